@@ -1,0 +1,25 @@
+# weft_cc_library(NAME name [ALIAS ns::name] HDRS ... SRCS ... DEPS ...)
+# One library per folder; headers are reached as <weft/...> (see the top-level link).
+function(weft_cc_library)
+  cmake_parse_arguments(W "" "NAME;ALIAS" "HDRS;SRCS;DEPS" ${ARGN})
+  add_library(${W_NAME} ${W_SRCS} ${W_HDRS})
+  target_include_directories(${W_NAME} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
+    $<INSTALL_INTERFACE:include>)
+  target_link_libraries(${W_NAME} PUBLIC ${W_DEPS} PRIVATE weft_flags)
+  if(W_ALIAS)
+    add_library(${W_ALIAS} ALIAS ${W_NAME})
+  endif()
+endfunction()
+
+# weft_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [TIMEOUT s])
+function(weft_cc_test)
+  cmake_parse_arguments(W "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${W_NAME} ${W_SRCS})
+  target_link_libraries(${W_NAME} PRIVATE ${W_DEPS} weft_flags GTest::gtest GTest::gtest_main)
+  add_test(NAME ${W_NAME} COMMAND ${W_NAME})
+  if(NOT W_TIMEOUT)
+    set(W_TIMEOUT 300)
+  endif()
+  set_tests_properties(${W_NAME} PROPERTIES TIMEOUT ${W_TIMEOUT} LABELS "${W_LABELS}")
+endfunction()

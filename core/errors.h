@@ -1,0 +1,38 @@
+// weft's exception types.
+//
+// weft reports outcomes a program should handle (I/O failures, timeouts) as
+// absl::Status. Exceptions are reserved for two things:
+//   * weft::UsageError — a programming error at the call site (joining a fiber
+//     twice, calling a fiber-only function on a plain thread, spawning on a
+//     runtime that is shutting down), the way std::thread::join throws
+//     std::system_error;
+//   * weft::FiberExit — thrown inside a fiber that is being killed (runtime
+//     shutdown, or Fiber::kill) at its suspension point, so the fiber unwinds
+//     and its destructors run.
+//
+//   try {
+//     weft::sleep_for(absl::Seconds(1));
+//   } catch (const weft::UsageError& e) {
+//     std::cerr << e.what();  // "weft::sleep_for called outside a fiber ..."
+//   }
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace weft {
+
+// A weft function was called in a way its contract forbids. what() says which
+// function and what to do instead.
+class UsageError : public std::logic_error {
+ public:
+  explicit UsageError(const std::string& what) : std::logic_error(what) {}
+};
+
+// Unwinds a fiber that is being killed. Deliberately not a std::exception, so
+// `catch (const std::exception&)` in user code does not swallow it; a fiber
+// that catches it with `catch (...)` must rethrow. The fiber's entry catches it,
+// and Fiber::join() then reports the fiber as killed.
+struct FiberExit {};
+
+}  // namespace weft

@@ -1,0 +1,244 @@
+// weft::Fiber<T> — the handle to a spawned fiber, and weft::join_all.
+//
+// A Fiber<T> is returned by weft::spawn / Runtime::spawn. It is move-only,
+// like std::thread, but dropping it detaches the fiber instead of aborting.
+//
+//   weft::Fiber<int> f = weft::spawn([](int x) { return x * 2; }, 21);
+//   f.join();            // waits (parks the calling fiber, or blocks a thread)
+//   int v = f.get();     // 42; rethrows what the fiber threw
+//
+//   auto a = weft::spawn(task_a), b = weft::spawn(task_b);
+//   if (!weft::join_all({a, b}, absl::Seconds(1))) { /* a.ready()? b.ready()? */ }
+//
+// Handles are not thread-safe: use one handle from one fiber or thread at a
+// time (many handles on many threads are fine). A handle may outlive its
+// Runtime, but only to be dropped.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <new>
+#include <ostream>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "absl/time/time.h"
+#include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
+#include "weft/core/internal/fiber_control.h"
+
+namespace weft {
+
+// Thrown by Fiber<T>::get() when the fiber was killed and has no value.
+class FiberKilled : public std::runtime_error {
+ public:
+  explicit FiberKilled(const std::string& what) : std::runtime_error(what) {}
+};
+
+namespace internal {
+bool join_fiber(FiberControl* target, int64_t deadline_ns);
+void release_fiber_handle(FiberControl* f);
+
+// Where a fiber's return value lives: inside its closure, on its own stack.
+template <typename T>
+struct ResultSlot {
+  alignas(T) unsigned char storage[sizeof(T)];
+  bool has_value = false;
+  T* get() { return std::launder(reinterpret_cast<T*>(storage)); }
+  void destroy() {
+    if (has_value) get()->~T();
+    has_value = false;
+  }
+};
+template <>
+struct ResultSlot<void> {
+  void destroy() {}
+};
+}  // namespace internal
+
+// What every Fiber<T> has, whatever T is.
+class FiberBase {
+ public:
+  FiberBase() = default;
+  FiberBase(FiberBase&& other) noexcept
+      : ctl_(std::exchange(other.ctl_, nullptr)), joined_(other.joined_) {}
+  FiberBase& operator=(FiberBase&& other) noexcept {
+    if (this != &other) {
+      reset();
+      ctl_ = std::exchange(other.ctl_, nullptr);
+      joined_ = other.joined_;
+    }
+    return *this;
+  }
+  FiberBase(const FiberBase&) = delete;
+  FiberBase& operator=(const FiberBase&) = delete;
+  ~FiberBase() { reset(); }
+
+  // True if this handle refers to a fiber (not default-constructed, moved
+  // from, detached, or consumed by get()).
+  bool valid() const { return ctl_ != nullptr; }
+  explicit operator bool() const { return valid(); }
+
+  // The fiber's id, unique within the process; 0 for an invalid handle.
+  uint64_t id() const { return ctl_ != nullptr ? ctl_->id : 0; }
+  // The name given with weft::set_name (empty if none). Racy while the fiber
+  // may still rename itself.
+  std::string name() const { return ctl_ != nullptr ? std::string(ctl_->name) : std::string(); }
+
+  // True once the fiber has finished (returned, thrown, or been killed).
+  // Never blocks.
+  bool ready() const {
+    return ctl_ != nullptr &&
+           ctl_->join_word.load(std::memory_order_acquire) == internal::kJoinDone;
+  }
+
+  // Waits until the fiber finishes. Blocks the calling fiber (parking it; its
+  // worker runs other fibers), or the calling thread if it is not a fiber.
+  // Throws UsageError if the handle is invalid or was already joined, or a
+  // fiber joins itself; throws FiberExit if the caller is killed while waiting.
+  void join() {
+    check_valid("join");
+    if (joined_) throw UsageError(describe("join: fiber ", " was already joined"));
+    internal::join_fiber(ctl_, INT64_MAX);
+    joined_ = true;
+  }
+
+  // Waits at most `timeout` for the fiber to finish; true if it did. Unlike
+  // join(), may be called again. Blocks like join().
+  bool join_for(absl::Duration timeout) {
+    check_valid("join_for");
+    return internal::join_fiber(ctl_, internal::deadline_after(timeout));
+  }
+
+  // True if the fiber ended because it was killed (weft::FiberExit), false
+  // while it runs or if it ended otherwise.
+  bool killed() const { return ready() && ctl_->killed; }
+
+  // Lets the fiber run on without a handle; the handle becomes invalid. The
+  // same happens when a handle is destroyed.
+  void detach() { reset(); }
+
+ protected:
+  explicit FiberBase(internal::FiberControl* ctl) : ctl_(ctl) {}
+
+  void check_valid(const char* what) const {
+    if (ctl_ == nullptr) {
+      throw UsageError(std::string("weft::Fiber::") + what +
+                       " on an empty handle (default-constructed, moved from, detached or "
+                       "already consumed by get())");
+    }
+  }
+  std::string describe(const char* prefix, const char* suffix) const {
+    return std::string("weft::Fiber::") + prefix + std::to_string(ctl_->id) + suffix;
+  }
+  // Joins if needed and rethrows the fiber's exception, if any.
+  void wait_for_outcome() {
+    check_valid("get");
+    if (!ready()) internal::join_fiber(ctl_, INT64_MAX);
+    if (ctl_->error) {
+      std::exception_ptr e = ctl_->error;
+      reset();
+      std::rethrow_exception(e);
+    }
+    if (ctl_->killed) {
+      std::string what = describe("get: fiber ", " was killed and has no value");
+      reset();
+      throw FiberKilled(what);
+    }
+  }
+  void reset() {
+    if (ctl_ != nullptr) internal::release_fiber_handle(std::exchange(ctl_, nullptr));
+    joined_ = false;
+  }
+
+  internal::FiberControl* ctl_ = nullptr;
+  bool joined_ = false;
+
+  friend class FiberRef;
+  friend struct FiberFactory;
+};
+
+template <typename T>
+class Fiber : public FiberBase {
+  static_assert(!std::is_reference_v<T>,
+                "a fiber cannot return a reference: return a pointer or a value");
+
+ public:
+  Fiber() = default;
+
+  // Waits for the fiber (joining it if not yet joined) and returns its value,
+  // or rethrows its exception (FiberKilled if it was killed). Consumes the
+  // handle: it is invalid afterwards. Blocks like join().
+  T get() {
+    wait_for_outcome();
+    auto* slot = static_cast<internal::ResultSlot<T>*>(ctl_->result);
+    T value = std::move(*slot->get());
+    reset();
+    return value;
+  }
+
+ private:
+  friend struct FiberFactory;
+  explicit Fiber(internal::FiberControl* ctl) : FiberBase(ctl) {}
+};
+
+template <>
+class Fiber<void> : public FiberBase {
+ public:
+  Fiber() = default;
+  // Waits for the fiber and rethrows its exception, if any (FiberKilled if
+  // it was killed). Consumes the handle.
+  void get() {
+    wait_for_outcome();
+    reset();
+  }
+
+ private:
+  friend struct FiberFactory;
+  explicit Fiber(internal::FiberControl* ctl) : FiberBase(ctl) {}
+};
+
+// Builds handles; used by spawn (core/spawn.h).
+struct FiberFactory {
+  template <typename T>
+  static Fiber<T> make(internal::FiberControl* ctl) {
+    return Fiber<T>(ctl);
+  }
+  static internal::FiberControl* control(const FiberBase& f) { return f.ctl_; }
+};
+
+// A non-owning reference to any Fiber<T>, so join_all takes mixed types.
+class FiberRef {
+ public:
+  FiberRef(const FiberBase& f) : ctl_(FiberFactory::control(f)) {}  // NOLINT: implicit by design
+  internal::FiberControl* control() const { return ctl_; }
+
+ private:
+  internal::FiberControl* ctl_;
+};
+
+// Waits until every fiber in `fibers` has finished, or until `timeout` has
+// passed; true if all finished. Does not rethrow the fibers' exceptions
+// (get() does) and does not count as join(): use ready() to see which
+// finished. Invalid handles count as finished. Blocks like Fiber::join().
+bool join_all(std::span<const FiberRef> fibers, absl::Duration timeout = absl::InfiniteDuration());
+inline bool join_all(std::initializer_list<FiberRef> fibers,
+                     absl::Duration timeout = absl::InfiniteDuration()) {
+  return join_all(std::span<const FiberRef>(fibers.begin(), fibers.size()), timeout);
+}
+// Any range of handles: join_all(std::vector<Fiber<int>>&, timeout).
+template <typename Range>
+  requires requires(Range& r) { static_cast<const FiberBase&>(*std::begin(r)); }
+bool join_all(Range& fibers, absl::Duration timeout = absl::InfiniteDuration()) {
+  int64_t deadline = internal::deadline_after(timeout);
+  for (const FiberBase& f : fibers) {
+    internal::FiberControl* c = FiberFactory::control(f);
+    if (c != nullptr && !internal::join_fiber(c, deadline)) return false;
+  }
+  return true;
+}
+
+}  // namespace weft

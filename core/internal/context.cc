@@ -1,0 +1,134 @@
+// Boost.Context glue, sanitizer fiber annotations and exception-state swapping.
+//
+// Why the annotations live here: ASan keeps per-stack "fake stacks" and TSan a
+// per-thread shadow stack; both go wrong (false reports, crashes) the moment
+// the stack pointer jumps to memory they were not told about. Every switch in
+// weft goes through Context::jump, so telling them here covers all of weft.
+#include "weft/core/internal/context.h"
+
+#include <boost/context/detail/fcontext.hpp>
+
+#if defined(WEFT_ASAN)
+#include <pthread.h>
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(WEFT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+// libsupc++'s per-thread exception globals (cxxabi.h declares it with an
+// incomplete type; its layout is fixed by the Itanium C++ ABI).
+namespace __cxxabiv1 {
+struct __cxa_eh_globals;
+extern "C" __cxa_eh_globals* __cxa_get_globals() noexcept;
+}  // namespace __cxxabiv1
+
+namespace weft::internal {
+namespace fc = boost::context::detail;
+
+namespace {
+struct EhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+
+inline EhGlobals* eh_globals() {
+  return reinterpret_cast<EhGlobals*>(__cxxabiv1::__cxa_get_globals());
+}
+}  // namespace
+
+struct ContextAccess {
+  // First thing a resumed context does: record where the suspended side
+  // stopped, restore our exception state, then run the hand-over action.
+  static void finish(Context* self, fc::transfer_t t) {
+    auto* h = static_cast<Handover*>(t.data);
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(self->asan_fake_stack_, nullptr, nullptr);
+#endif
+    EhGlobals* eh = eh_globals();
+    eh->caught_exceptions = self->eh_caught_;
+    eh->uncaught_exceptions = self->eh_uncaught_;
+    h->from->fctx_ = t.fctx;
+    if (h->action != nullptr) h->action(h);
+  }
+
+  [[noreturn]] static void trampoline(fc::transfer_t t) {
+    Context* self = static_cast<Handover*>(t.data)->to;
+    finish(self, t);
+    self->entry_(nullptr);
+    __builtin_trap();  // entry functions never return
+  }
+};
+
+Context::~Context() { release(); }
+
+void Context::set_stack(void* stack_lo, void* stack_hi) {
+  stack_lo_ = stack_lo;
+  stack_size_ = static_cast<char*>(stack_hi) - static_cast<char*>(stack_lo);
+}
+
+void Context::make(void* stack_lo, void* stack_hi, void (*entry)(Handover*)) {
+  set_stack(stack_lo, stack_hi);
+#if defined(WEFT_ASAN)
+  // A reused stack still carries the redzones of the previous fiber's frames,
+  // which never returned; clear them or ASan reports phantom overflows.
+  __asan_unpoison_memory_region(stack_lo, stack_size_);
+#endif
+  entry_ = entry;
+  eh_caught_ = nullptr;
+  eh_uncaught_ = 0;
+  fctx_ = fc::make_fcontext(stack_hi, stack_size_, &ContextAccess::trampoline);
+#if defined(WEFT_TSAN)
+  if (tsan_fiber_ == nullptr) {
+    tsan_fiber_ = __tsan_create_fiber(0);
+    owns_tsan_fiber_ = true;
+  }
+#endif
+}
+
+void Context::adopt_current_thread() {
+#if defined(WEFT_ASAN)
+  // ASan must be told the bounds of the stack we return to.
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* lo = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &lo, &size);
+    pthread_attr_destroy(&attr);
+    stack_lo_ = lo;
+    stack_size_ = size;
+  }
+#endif
+#if defined(WEFT_TSAN)
+  tsan_fiber_ = __tsan_get_current_fiber();
+  owns_tsan_fiber_ = false;
+#endif
+}
+
+void Context::release() {
+#if defined(WEFT_TSAN)
+  if (owns_tsan_fiber_ && tsan_fiber_ != nullptr) __tsan_destroy_fiber(tsan_fiber_);
+#endif
+  tsan_fiber_ = nullptr;
+  owns_tsan_fiber_ = false;
+}
+
+void Context::jump(Context* from, Context* to, Handover* h, bool from_dies) {
+  h->from = from;
+  h->to = to;
+  EhGlobals* eh = eh_globals();
+  from->eh_caught_ = eh->caught_exceptions;
+  from->eh_uncaught_ = eh->uncaught_exceptions;
+#if defined(WEFT_ASAN)
+  __sanitizer_start_switch_fiber(from_dies ? nullptr : &from->asan_fake_stack_,
+                                 to->stack_lo_, to->stack_size_);
+#endif
+#if defined(WEFT_TSAN)
+  __tsan_switch_to_fiber(to->tsan_fiber_, 0);
+#endif
+  fc::transfer_t t = fc::jump_fcontext(to->fctx_, h);
+  ContextAccess::finish(from, t);
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,86 @@
+// FiberControl: everything the runtime knows about one fiber. It lives at the
+// top of the fiber's own stack (see stack_pool.h), followed by the fiber's
+// closure, so spawning allocates nothing on the heap.
+//
+// Who owns a fiber, and where it is, at each point of its life:
+//
+//   spawned  -> runnable: in exactly one run queue (a worker's next slot, a
+//               worker's RunQueue or the Injector). Whoever pops it owns it.
+//   running  -> owned by the worker thread executing it (Worker::current_).
+//   parked   -> owned by whatever will wake it: a timer entry, a join word,
+//               a wait queue. Published there only after the fiber has
+//               switched out (by a Handover action), so nobody can resume a
+//               fiber whose registers are still being saved.
+//   finished -> SlotState::kZombie while a Fiber<T> handle holds the result,
+//               then back to a StackCache.
+//
+// Lifetime: `refs` counts the fiber itself (until it finishes) and its handle
+// (until dropped). Whoever drops the last one returns the stack to a pool.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+
+#include "weft/core/internal/context.h"
+#include "weft/core/internal/stack_pool.h"
+
+namespace weft::internal {
+
+class RuntimeCore;
+class Worker;
+
+// Values of FiberControl::join_word besides a JoinWaiter pointer.
+inline constexpr uintptr_t kJoinNone = 0;  // running, nobody joined yet
+inline constexpr uintptr_t kJoinDone = 1;  // finished; result readable
+
+// Parking epoch encoding (FiberControl::epoch), in steps of 4 per wait:
+//   4k     running, or parked in a wait nobody may interrupt;
+//   4k+1   parked and published: a waker holding this token may wake it;
+//   4k+3   parked, still publishing (a Handover is running): wakers spin;
+//   4k+4   woken; the next wait uses token 4k+5.
+inline constexpr uint64_t kEpochStep = 4;
+
+struct FiberControl : SlotHeader {
+  Context ctx;
+  RuntimeCore* runtime = nullptr;
+  uint64_t id = 0;
+
+  // Runs the closure and stores its result or exception; set by spawn.
+  void (*invoke)(FiberControl*) = nullptr;
+  // Destroys the closure's result (if any) when the slot is released.
+  void (*destroy_result)(FiberControl*) = nullptr;
+  void* task = nullptr;    // the closure, just below us on the stack
+  void* result = nullptr;  // the result slot inside `task` (ResultSlot<T>)
+
+  // Fiber and handle references; see the header comment. acq_rel decrements:
+  // the last one out must see every write the other made to the slot.
+  std::atomic<uint32_t> refs{0};
+
+  // kJoinNone, kJoinDone, or a JoinWaiter*. Written by the joiner (CAS
+  // kJoinNone -> waiter, in a Handover after it switched out; CAS back on
+  // timeout) and by the fiber (exchange -> kJoinDone, in its final Handover).
+  // acq_rel everywhere: the joiner must see the result, the fiber must see the
+  // waiter's fields.
+  std::atomic<uintptr_t> join_word{kJoinNone};
+
+  // Parking epoch (see kEpochStep). Only the fiber itself moves it from
+  // running to parked (in its Handover, after the switch); a waker moves it
+  // from parked to woken by CAS with the token it was given, so of several
+  // wakers (a timer, a notify, a kill) exactly one wins and stale tokens fail.
+  // Never reset when the slot is reused: a stale timer for an earlier fiber
+  // in the same slot cannot match a later one's token.
+  std::atomic<uint64_t> epoch{0};
+
+  // Set (seq_cst) by kill(); sticky. Checked by the fiber at every suspension
+  // point, which then throws weft::FiberExit.
+  std::atomic<bool> kill_requested{false};
+  bool killed = false;  // finished by FiberExit; written by the fiber before join_word
+
+  std::exception_ptr error;   // what the closure threw; read after join
+  FiberControl* next_ready = nullptr;  // link in the Injector's list
+  Worker* last_worker = nullptr;  // where it last ran (for printing only)
+  char name[32] = {0};
+};
+
+}  // namespace weft::internal

@@ -1,0 +1,157 @@
+// Parking and unparking idle workers.
+//
+// The bug every M:N runtime has once: worker A finds no work and goes to sleep
+// at the same moment as thread B publishes work and looks for a sleeper to
+// wake. If B looks before A registers and A checks the queues before B's push
+// is visible, both conclude "nothing to do" and the work waits forever.
+//
+// The protocol is Dekker's: each side writes its own flag, issues a seq_cst
+// fence, then reads the other's.
+//   sleeper:  sleeping_++ (seq_cst RMW) ; fence ; read every queue ; futex_wait
+//   notifier: push work                 ; fence ; read sleeping_ ; wake one
+// At least one side sees the other: either the sleeper sees the work and
+// cancels, or the notifier sees the sleeper and wakes it. The futex word
+// (Slot::word) closes the remaining window between the re-check and the
+// futex_wait: a wake that arrives first flips the word and futex_wait returns.
+//
+// Why local pushes skip the fence (notify_local): a worker pushing to its own
+// RunQueue or next slot will run that fiber itself before it ever sleeps, so a
+// missed wake-up there only delays parallelism until the next push, which
+// sees the sleeper. Paying an mfence on every spawn would cost ~10 ns for
+// nothing. Work that nobody else would run (the Injector) always fences.
+//
+// Searching: a worker out of local work first "searches" (steals) before it
+// sleeps. While one is searching, pushes need not wake anyone: the searcher
+// will find the work, and when it does, if it was the last searcher, it wakes
+// one more sleeper (Go's resetspinning/wakep). Rejected alternative: waking a
+// sleeper on every push; under fork-join load it turns every spawn into a
+// futex syscall.
+#include "weft/core/internal/parker.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace weft::internal {
+namespace {
+
+void futex_wait(std::atomic<uint32_t>* word, uint32_t expected, int64_t deadline_ns) {
+  timespec ts;
+  timespec* tsp = nullptr;
+  if (deadline_ns >= 0) {
+    ts.tv_sec = deadline_ns / 1000000000;
+    ts.tv_nsec = deadline_ns % 1000000000;
+    tsp = &ts;
+  }
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_BITSET_PRIVATE, expected,
+          tsp, nullptr, FUTEX_BITSET_MATCH_ANY);
+}
+
+void futex_wake(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+          0);
+}
+
+int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Parker::Parker(int workers) : workers_(workers), slots_(new Slot[workers]) {
+  sleepers_.reserve(workers);
+}
+
+bool Parker::begin_search() {
+  uint32_t awake = static_cast<uint32_t>(workers_) - sleeping_.load(std::memory_order_relaxed);
+  // Relaxed: a heuristic cap; correctness never depends on how many search.
+  if (2 * searching_.load(std::memory_order_relaxed) >= awake) return false;
+  // Seq-cst: notify_global reads searching_ after its fence (Dekker pair).
+  searching_.fetch_add(1, std::memory_order_seq_cst);
+  return true;
+}
+
+void Parker::end_search(bool found) {
+  // Seq-cst: pairs with the fence in notify_global (see the header essay).
+  uint32_t before = searching_.fetch_sub(1, std::memory_order_seq_cst);
+  if (found && before == 1 && sleeping_.load(std::memory_order_relaxed) != 0) wake_one();
+}
+
+void Parker::notify_global() {
+  // Seq-cst fence: orders the caller's push before the reads below; pairs
+  // with the fence in the sleeper's re-check (after prepare_park).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_relaxed) != 0 &&
+      searching_.load(std::memory_order_relaxed) == 0) {
+    wake_one();
+  }
+}
+
+void Parker::wake_one() {
+  int w;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sleepers_.empty()) return;
+    w = sleepers_.back();
+    sleepers_.pop_back();
+    sleeping_.fetch_sub(1, std::memory_order_relaxed);  // under mu_, read as a hint
+  }
+  // Release: the woken worker's acquire load in park() sees our caller's push.
+  slots_[w].word.store(0, std::memory_order_release);
+  futex_wake(&slots_[w].word);
+}
+
+void Parker::wake_all() {
+  std::vector<int> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.swap(sleepers_);
+    sleeping_.store(0, std::memory_order_relaxed);
+  }
+  for (int w : all) {
+    slots_[w].word.store(0, std::memory_order_release);
+    futex_wake(&slots_[w].word);
+  }
+}
+
+void Parker::prepare_park(int w) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[w].word.store(1, std::memory_order_relaxed);  // read by us, under mu_ by wakers
+    sleepers_.push_back(w);
+    // Seq-cst: our half of the Dekker pair with notify_global.
+    sleeping_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // The caller re-checks the queues after this fence.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void Parker::cancel_park(int w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
+  if (it != sleepers_.end()) {
+    sleepers_.erase(it);
+    sleeping_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // If a waker already removed us it also cleared the word; either way we are
+  // awake now and will look for work, which covers whatever it wanted done.
+  slots_[w].word.store(0, std::memory_order_relaxed);
+}
+
+void Parker::park(int w, int64_t deadline_ns) {
+  // Acquire: pairs with the release store in wake_one().
+  while (slots_[w].word.load(std::memory_order_acquire) == 1) {
+    if (deadline_ns >= 0 && monotonic_ns() >= deadline_ns) break;
+    futex_wait(&slots_[w].word, 1, deadline_ns);
+  }
+  cancel_park(w);
+}
+
+}  // namespace weft::internal

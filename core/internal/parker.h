@@ -1,0 +1,65 @@
+// Parker: which workers are searching for work or asleep, and how to wake one.
+//
+// See parker.cc for the protocol and why it never loses a wake-up.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+
+namespace weft::internal {
+
+class Parker {
+ public:
+  explicit Parker(int workers);
+
+  // A worker wants to steal. False if enough workers already search (at most
+  // half of the awake ones, as in Go), in which case it should go to sleep.
+  bool begin_search();
+  // The worker stopped searching; `found` if it got work. The last searcher
+  // to find work wakes a sleeper, so parallelism ramps up one worker at a time.
+  void end_search(bool found);
+
+  // After pushing to the pushing worker's own queues. Two relaxed loads on the
+  // fast path; a missed wake-up here costs parallelism, never progress, since
+  // the pushing worker runs its own queue before it sleeps.
+  void notify_local() {
+    // Relaxed: a hint; see parker.cc ("Why local pushes skip the fence").
+    if (sleeping_.load(std::memory_order_relaxed) != 0 &&
+        searching_.load(std::memory_order_relaxed) == 0) {
+      wake_one();
+    }
+  }
+  // After pushing to the Injector (from any thread). Never misses a sleeper.
+  void notify_global();
+  void wake_all();
+  void wake_one();
+
+  // Sleeping, in three steps: announce, re-check every queue, then park.
+  void prepare_park(int w);
+  void cancel_park(int w);
+  // Blocks until woken, until deadline_ns (CLOCK_MONOTONIC; < 0: none), or
+  // spuriously. Always leaves `w` unregistered.
+  void park(int w, int64_t deadline_ns);
+
+  uint32_t sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
+
+ private:
+  struct alignas(64) Slot {
+    // 1 while the worker is registered asleep, 0 once woken. The futex word.
+    std::atomic<uint32_t> word{0};
+  };
+  const int workers_;
+  // Counters read on every local push: keep them on their own line.
+  alignas(64) std::atomic<uint32_t> searching_{0};
+  std::atomic<uint32_t> sleeping_{0};
+  alignas(64) std::mutex mu_;
+  std::vector<int> sleepers_ ABSL_GUARDED_BY(mu_);  // LIFO: the warmest first
+  std::unique_ptr<Slot[]> slots_;
+};
+
+}  // namespace weft::internal

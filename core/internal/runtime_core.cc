@@ -1,0 +1,246 @@
+// Spawning, waking, killing, and shutting a runtime down.
+//
+// Shutdown protocol. shutdown() runs on a thread outside the runtime:
+//   1. stopping_ = true: spawns from outside now throw UsageError; spawns
+//      from inside (a dying fiber's destructor may spawn) start pre-killed.
+//   2. Every live fiber is asked to die: the scan walks every stack slot ever
+//      handed out (StackPool::for_each_slot; no per-spawn registry to
+//      maintain) and calls request_kill on those in state kLive. A parked
+//      fiber is woken; a runnable or running one throws FiberExit at its next
+//      suspension point. Its destructors run as it unwinds.
+//   3. Wait until live_fibers() == 0, re-scanning now and then for fibers
+//      spawned during the unwinding. A fiber that never suspends again holds
+//      shutdown up for as long as it runs: cooperative scheduling cannot
+//      preempt it.
+//   4. exit_ = true, wake every worker, join the threads.
+// Rejected: a registry of live fibers (a lock or a contended line per spawn)
+// and detaching unfinished fibers (their RAII would never run).
+#include "weft/core/internal/runtime_core.h"
+
+#include <chrono>
+#include <cstdio>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "weft/core/errors.h"
+#include "weft/core/internal/overflow.h"
+#include "weft/core/internal/park.h"
+#include "weft/core/internal/worker.h"
+
+namespace weft::internal {
+namespace {
+
+char* align_down(char* p, std::size_t a) {
+  return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t{a} - 1));
+}
+
+}  // namespace
+
+RuntimeCore::RuntimeCore(const CoreOptions& options)
+    : pool_(options.stack_size, kControlBytes), parker_(options.workers) {
+  register_overflow_pool(&pool_);
+  workers_.reserve(options.workers);
+  for (int i = 0; i < options.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(this, i, options.run_queue_capacity));
+  }
+  for (auto& w : workers_) w->start();
+}
+
+RuntimeCore::~RuntimeCore() {
+  shutdown();
+  workers_.clear();  // returns the workers' cached stacks to pool_
+  unregister_overflow_pool(&pool_);
+  // Fiber handles that outlive the runtime keep their (finished) slot; mark
+  // them orphaned so dropping them later touches nothing of ours.
+  bool orphans = false;
+  pool_.for_each_slot([&](SlotHeader* h) {
+    if (h->state.load(std::memory_order_acquire) == SlotState::kZombie) {
+      static_cast<FiberControl*>(h)->runtime = nullptr;
+      orphans = true;
+    }
+  });
+  if (orphans) pool_.leak_slabs();
+}
+
+RuntimeCore* RuntimeCore::current() {
+  Worker* w = Worker::current();
+  return w != nullptr ? w->runtime() : nullptr;
+}
+
+FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_align) {
+  Worker* w = Worker::current();
+  bool local = w != nullptr && w->runtime() == this;
+  if (!local && stopping()) {
+    throw UsageError("weft: spawn on a Runtime that is shutting down");
+  }
+  if (task_bytes + kControlBytes > stack_size() / 4) {
+    throw UsageError(absl::StrCat("weft: the fiber's closure (", task_bytes,
+                                  " bytes) is too large for its stack (", stack_size(),
+                                  " bytes); capture large data by pointer or raise "
+                                  "RuntimeOptions::stack_size"));
+  }
+  SlotHeader* h = local ? w->stacks().take() : pool_.take_shared();
+  FiberControl* f;
+  if (!h->constructed) {
+    bool canary = h->has_canary;
+    f = new (h) FiberControl;
+    f->has_canary = canary;
+    f->constructed = true;
+  } else {
+    f = static_cast<FiberControl*>(h);
+  }
+  f->runtime = this;
+  f->id = local ? w->next_fiber_id() : reserve_ids(1);
+  f->invoke = nullptr;
+  f->destroy_result = nullptr;
+  f->result = nullptr;
+  // Relaxed: the fiber is not shared until start() publishes it.
+  f->refs.store(2, std::memory_order_relaxed);  // the fiber and its handle
+  f->join_word.store(kJoinNone, std::memory_order_relaxed);
+  f->kill_requested.store(stopping(), std::memory_order_relaxed);
+  f->killed = false;
+  f->error = nullptr;
+  f->next_ready = nullptr;
+  f->last_worker = nullptr;
+  f->name[0] = '\0';
+  char* task = align_down(reinterpret_cast<char*>(f) - task_bytes, task_align);
+  f->task = task;
+  f->ctx.make(pool_.lo_of(h), align_down(task, 64), &fiber_main);
+  return f;
+}
+
+void RuntimeCore::abandon(FiberControl* f) {
+  f->refs.store(0, std::memory_order_relaxed);
+  release_slot(f);
+}
+
+void RuntimeCore::start(FiberControl* f) {
+  f->state.store(SlotState::kLive, std::memory_order_relaxed);
+  Worker* w = Worker::current();
+  if (w != nullptr && w->runtime() == this) {
+    WorkerCounters::bump(w->counters().spawned);
+    w->schedule_spawned(f);
+  } else {
+    // Release: pairs with the acquire loads in live_fibers().
+    external_spawned_.fetch_add(1, std::memory_order_release);
+    injector_.push(f);
+    parker_.notify_global();
+  }
+}
+
+void RuntimeCore::release_handle(FiberControl* f) {
+  RuntimeCore* rt = f->runtime;
+  if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (rt != nullptr) {
+    rt->release_slot(f);
+  } else if (f->destroy_result != nullptr) {
+    f->destroy_result(f);  // orphaned by a destroyed runtime: the slot stays leaked
+    f->error = nullptr;
+  }
+}
+
+void RuntimeCore::release_slot(FiberControl* f) {
+  if (f->destroy_result != nullptr) f->destroy_result(f);
+  f->destroy_result = nullptr;
+  f->error = nullptr;
+  if (!pool_.canary_intact(f)) {
+    std::fprintf(stderr, "weft: fiber %llu overflowed its stack (size %zu bytes)\n",
+                 static_cast<unsigned long long>(f->id), stack_size());
+    std::abort();
+  }
+  f->state.store(SlotState::kFree, std::memory_order_relaxed);
+  Worker* w = Worker::current();
+  if (w != nullptr && w->runtime() == this) {
+    w->stacks().give(f);
+  } else {
+    pool_.give_shared(f, f, 1);
+  }
+}
+
+void RuntimeCore::wake(FiberControl* f) {
+  Worker* w = Worker::current();
+  if (w != nullptr && w->runtime() == this) {
+    w->schedule_woken(f);
+  } else {
+    injector_.push(f);
+    parker_.notify_global();
+  }
+}
+
+bool RuntimeCore::try_wake(FiberControl* f, uint64_t token) {
+  for (;;) {
+    // Acquire: pairs with the seq_cst store of the token in on_parked, so we
+    // see everything the fiber published before parking.
+    uint64_t e = f->epoch.load(std::memory_order_acquire);
+    if (e == token + 2) {  // still publishing: a handful of instructions away
+      __builtin_ia32_pause();
+      continue;
+    }
+    if (e != token) return false;
+    if (f->epoch.compare_exchange_weak(e, token + 3, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+      wake(f);
+      return true;
+    }
+  }
+}
+
+void RuntimeCore::request_kill(FiberControl* f) {
+  // Seq-cst flag then epoch: Dekker pair with on_parked (epoch then flag).
+  f->kill_requested.store(true, std::memory_order_seq_cst);
+  uint64_t e = f->epoch.load(std::memory_order_seq_cst);
+  if ((e & 3) == 1) try_wake(f, e);
+  if ((e & 3) == 3) try_wake(f, e - 2);
+}
+
+uint64_t RuntimeCore::live_fibers() const {
+  // Finished before spawned, each with acquire: a finish we count implies we
+  // also count its spawn, so the result never undercounts (see the essay).
+  uint64_t finished = 0;
+  for (const auto& w : workers_) finished += w->counters().finished.load(std::memory_order_acquire);
+  uint64_t spawned = external_spawned_.load(std::memory_order_acquire);
+  for (const auto& w : workers_) spawned += w->counters().spawned.load(std::memory_order_acquire);
+  return spawned - finished;
+}
+
+void RuntimeCore::kill_all_live() {
+  pool_.for_each_slot([this](SlotHeader* h) {
+    if (h->state.load(std::memory_order_acquire) == SlotState::kLive) {
+      request_kill(static_cast<FiberControl*>(h));
+    }
+  });
+}
+
+void RuntimeCore::shutdown() {
+  Worker* w = Worker::current();
+  if (w != nullptr && w->runtime() == this) {
+    throw UsageError(
+        "weft: a Runtime cannot be shut down or destroyed from one of its own fibers");
+  }
+  if (shut_down_.exchange(true, std::memory_order_acq_rel)) {
+    // Another thread shuts down (or did): wait for it to finish.
+    while (!exit_.load(std::memory_order_acquire)) std::this_thread::yield();
+    for (auto& worker : workers_) worker->join_thread();
+    return;
+  }
+  stopping_.store(true, std::memory_order_seq_cst);
+  auto last_scan = std::chrono::steady_clock::now();
+  kill_all_live();
+  auto pause = std::chrono::microseconds(50);
+  while (live_fibers() != 0) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(20000));
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_scan > std::chrono::milliseconds(100)) {
+      kill_all_live();  // fibers spawned while others unwound
+      last_scan = now;
+    }
+  }
+  exit_.store(true, std::memory_order_release);
+  parker_.wake_all();
+  for (auto& worker : workers_) worker->join_thread();
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,94 @@
+// RuntimeCore: the shared state of one weft runtime (workers, injector,
+// parker, stack pool) and the fiber operations the public API is built on.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weft/core/internal/fiber_control.h"
+#include "weft/core/internal/injector.h"
+#include "weft/core/internal/parker.h"
+#include "weft/core/internal/stack_pool.h"
+
+namespace weft::internal {
+
+class Worker;
+
+struct CoreOptions {
+  int workers;
+  std::size_t stack_size;
+  std::size_t run_queue_capacity;
+};
+
+class RuntimeCore {
+ public:
+  explicit RuntimeCore(const CoreOptions& options);
+  ~RuntimeCore();  // shuts down if shutdown() was not called
+
+  // Allocates a stack slot for a new fiber whose closure needs `task_bytes`
+  // aligned to `task_align`; returns the control block with `task` pointing at
+  // the closure's storage. Throws UsageError if the runtime is stopping (from
+  // outside it) or the closure does not fit the stack.
+  FiberControl* allocate(std::size_t task_bytes, std::size_t task_align);
+  // Undoes allocate() when constructing the closure threw.
+  void abandon(FiberControl* f);
+  // Makes a fully built fiber runnable.
+  void start(FiberControl* f);
+
+  // Drops a Fiber<T> handle's reference; frees the slot if the fiber is done.
+  static void release_handle(FiberControl* f);
+  // Frees a finished fiber's slot (refs reached zero). Any thread.
+  void release_slot(FiberControl* f);
+
+  // Makes a parked fiber runnable again, from any thread.
+  void wake(FiberControl* f);
+  // Wakes f if it is still parked with `token` (see FiberControl::epoch).
+  bool try_wake(FiberControl* f, uint64_t token);
+  // Sets f's kill flag and interrupts its wait if the wait is interruptible.
+  void request_kill(FiberControl* f);
+
+  // Stops the runtime: kills every fiber still alive, waits for them to unwind,
+  // stops the workers. Idempotent. Must not be called from one of its fibers.
+  void shutdown();
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool exiting() const { return exit_.load(std::memory_order_acquire); }
+
+  // Fibers spawned and not yet finished (exact once the runtime is quiet).
+  uint64_t live_fibers() const;
+
+  int worker_count() const { return static_cast<int>(workers_.size()); }
+  Worker* worker(int i) const { return workers_[i].get(); }
+  Injector& injector() { return injector_; }
+  Parker& parker() { return parker_; }
+  StackPool& stack_pool() { return pool_; }
+  std::size_t stack_size() const { return pool_.stack_size(); }
+
+  // Reserves fiber ids in blocks so workers do not share a counter line.
+  uint64_t reserve_ids(uint64_t n) { return next_id_.fetch_add(n, std::memory_order_relaxed); }
+
+  // The runtime whose worker runs the calling thread, or null.
+  static RuntimeCore* current();
+
+ private:
+  void kill_all_live();
+
+  StackPool pool_;
+  Injector injector_;
+  Parker parker_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> stopping_{false};  // no more spawns from outside
+  std::atomic<bool> exit_{false};      // workers leave their loops
+  std::atomic<bool> shut_down_{false};
+  std::atomic<uint64_t> next_id_{1};
+  // Spawns made from outside any worker; finishes are counted per worker.
+  std::atomic<uint64_t> external_spawned_{0};
+};
+
+// The control block needs this much room at the top of each stack.
+inline constexpr std::size_t kControlBytes = (sizeof(FiberControl) + 63) / 64 * 64;
+
+}  // namespace weft::internal

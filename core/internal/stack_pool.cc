@@ -1,0 +1,223 @@
+#include "weft/core/internal/stack_pool.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+namespace weft::internal {
+namespace {
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  // Linux 6.13; Debian 12's headers predate it
+#endif
+
+constexpr std::size_t kPage = 4096;
+constexpr uint32_t kChunkSlots = 64;
+constexpr std::size_t kSlabSlots = 1024;
+// mprotect'ed guards cost two VMAs each; stay well below vm.max_map_count.
+constexpr std::size_t kMaxMprotectGuards = 16384;
+constexpr uint64_t kCanary = 0x5745465447554152ull;  // "WEFTGUAR"
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+}  // namespace
+
+StackPool::StackPool(std::size_t stack_size, std::size_t control_bytes)
+    : stack_size_(round_up(stack_size, kPage)),
+      control_bytes_(control_bytes),
+      stride_(kPage + round_up(stack_size, kPage)),
+      slab_table_(new Slab[kMaxSlabs]) {}
+
+StackPool::~StackPool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Slab& s : slabs_) munmap(s.base, s.bytes);
+  for (Chunk* c : chunks_) delete c;
+  delete[] slab_table_;
+}
+
+bool StackPool::install_guard(char* guard) {
+  GuardMode mode = guard_mode_.load(std::memory_order_relaxed);
+  if (mode == GuardMode::kMadvise) {
+    if (madvise(guard, kPage, MADV_GUARD_INSTALL) == 0) return false;
+    // EINVAL: kernel without guard regions. Fall back, once for everyone.
+    guard_mode_.store(mode = GuardMode::kMprotect, std::memory_order_relaxed);
+  }
+  if (mode == GuardMode::kMprotect) {
+    if (mprotect_guards_.fetch_add(1, std::memory_order_relaxed) < kMaxMprotectGuards &&
+        mprotect(guard, kPage, PROT_NONE) == 0) {
+      return false;
+    }
+    guard_mode_.store(GuardMode::kCanary, std::memory_order_relaxed);
+  }
+  // No guard page: leave a canary at the bottom of the usable stack instead.
+  std::memcpy(guard + kPage, &kCanary, sizeof kCanary);
+  return true;
+}
+
+StackPool::Chunk* StackPool::new_chunk() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (slab_cursor_ == slab_end_) {
+    std::size_t bytes = stride_ * kSlabSlots;
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    // A fiber touches one or two 4 KiB pages of its stack; a transparent huge
+    // page would make that 2 MiB.
+    madvise(p, bytes, MADV_NOHUGEPAGE);
+    std::size_t n = slab_table_size_.load(std::memory_order_relaxed);
+    if (n == kMaxSlabs) {
+      munmap(p, bytes);
+      throw std::bad_alloc();
+    }
+    slabs_.push_back({static_cast<char*>(p), bytes});
+    slab_table_[n] = slabs_.back();
+    // Publishes slab_table_[n] to guard_owner() (acquire load there).
+    slab_table_size_.store(n + 1, std::memory_order_release);
+    slab_cursor_ = static_cast<char*>(p);
+    slab_end_ = slab_cursor_ + bytes;
+  }
+  auto* c = new Chunk;
+  c->first_top = slab_cursor_ + stride_;  // a slot's top is the next slot's base
+  c->count = kChunkSlots;
+  slab_cursor_ += stride_ * kChunkSlots;
+  chunks_.push_back(c);
+  return c;
+}
+
+SlotHeader* StackPool::take_fresh(Chunk* c) {
+  uint32_t i = c->used.load(std::memory_order_relaxed);
+  if (i == c->count) return nullptr;
+  char* top = c->first_top + static_cast<std::size_t>(i) * stride_;
+  bool canary = install_guard(top - stride_);
+  auto* h = new (top - control_bytes_) SlotHeader;
+  h->has_canary = canary;
+  // Publishes the constructed header to for_each_slot (acquire load there).
+  c->used.store(i + 1, std::memory_order_release);
+  slots_carved_.fetch_add(1, std::memory_order_relaxed);
+  return h;
+}
+
+void StackPool::leak_slabs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  slabs_.clear();
+}
+
+SlotHeader* StackPool::take_shared() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shared_free_ != nullptr) {
+    SlotHeader* h = shared_free_;
+    shared_free_ = h->next_free;
+    --shared_count_;
+    return h;
+  }
+  for (;;) {
+    if (shared_chunk_ != nullptr) {
+      if (SlotHeader* h = take_fresh(shared_chunk_)) return h;
+    }
+    mu_.unlock();
+    Chunk* c = nullptr;
+    try {
+      c = new_chunk();
+    } catch (...) {
+      mu_.lock();
+      throw;
+    }
+    mu_.lock();
+    shared_chunk_ = c;
+  }
+}
+
+void StackPool::give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tail->next_free = shared_free_;
+  shared_free_ = head;
+  shared_count_ += n;
+}
+
+std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::size_t n = 0;
+  SlotHeader* first = shared_free_;
+  SlotHeader* last = nullptr;
+  for (SlotHeader* h = shared_free_; h != nullptr && n < max; h = h->next_free) {
+    last = h;
+    ++n;
+  }
+  if (n == 0) return 0;
+  shared_free_ = last->next_free;
+  shared_count_ -= n;
+  last->next_free = nullptr;
+  *head = first;
+  return n;
+}
+
+SlotHeader* StackPool::guard_owner(const void* addr) const {
+  const char* a = static_cast<const char*>(addr);
+  std::size_t n = slab_table_size_.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Slab& s = slab_table_[i];
+    if (a < s.base || a >= s.base + s.bytes) continue;
+    std::size_t off = static_cast<std::size_t>(a - s.base);
+    if (off % stride_ >= kPage) return nullptr;  // inside a stack, not a guard
+    char* top = s.base + (off / stride_ + 1) * stride_;
+    return reinterpret_cast<SlotHeader*>(top - control_bytes_);
+  }
+  return nullptr;
+}
+
+bool StackPool::canary_intact(SlotHeader* h) const {
+  if (!h->has_canary) return true;
+  uint64_t v;
+  std::memcpy(&v, lo_of(h), sizeof v);
+  return v == kCanary;
+}
+
+StackCache::~StackCache() {
+  if (head_ != nullptr) {
+    SlotHeader* tail = head_;
+    while (tail->next_free != nullptr) tail = tail->next_free;
+    pool_->give_shared(head_, tail, count_);
+  }
+}
+
+SlotHeader* StackCache::take() {
+  if (head_ == nullptr) {
+    count_ = pool_->take_shared_batch(kRefill, &head_);
+  }
+  if (head_ != nullptr) {
+    SlotHeader* h = head_;
+    head_ = h->next_free;
+    --count_;
+    return h;
+  }
+  for (;;) {
+    if (chunk_ != nullptr) {
+      if (SlotHeader* h = pool_->take_fresh(chunk_)) return h;
+    }
+    chunk_ = pool_->new_chunk();
+  }
+}
+
+void StackCache::give(SlotHeader* h) {
+  h->next_free = head_;
+  head_ = h;
+  if (++count_ <= kMax) return;
+  // Spill the oldest half: keep the warmest stacks here.
+  SlotHeader* keep_tail = head_;
+  for (std::size_t i = 1; i < kMax - kSpill + 1; ++i) keep_tail = keep_tail->next_free;
+  SlotHeader* spill = keep_tail->next_free;
+  keep_tail->next_free = nullptr;
+  SlotHeader* spill_tail = spill;
+  std::size_t n = 1;
+  while (spill_tail->next_free != nullptr) {
+    spill_tail = spill_tail->next_free;
+    ++n;
+  }
+  count_ -= n;
+  pool_->give_shared(spill, spill_tail, n);
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,174 @@
+// Fiber stacks: carved from large mmap slabs, guarded, pooled LIFO per worker.
+//
+// Layout of one slot (addresses grow upwards):
+//
+//   [ guard page | usable stack ............................ | SlotHeader+control ]
+//   ^ slot base  ^ lo                                          ^ top - control_bytes ^ top
+//
+// The fiber's control block (FiberControl, which begins with a SlotHeader) and
+// its closure sit at the top of the usable stack, so a spawn allocates nothing
+// on the heap. A free slot is linked into a pool through its own header, so
+// pooling costs no memory beyond the page the header already occupies.
+//
+// Memory: slabs are mapped MAP_NORESERVE and MADV_NOHUGEPAGE, so a slot costs
+// only the pages its fiber touched (one 4 KiB page for an idle fiber). Slabs
+// are never unmapped while the runtime lives; a reused stack never faults.
+//
+// Guard pages: madvise(MADV_GUARD_INSTALL) (Linux >= 6.13) marks the guard
+// without creating a new mapping, so a million guarded stacks stay within
+// vm.max_map_count. On older kernels weft falls back to mprotect() for the
+// first kMaxMprotectGuards stacks and to a canary word after that.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+
+namespace weft::internal {
+
+// Lifecycle of a slot, read by the shutdown scan and the overflow reporter.
+enum class SlotState : uint32_t {
+  kFree = 0,    // in a pool (or never used)
+  kLive = 1,    // a fiber owns it and has not finished
+  kZombie = 2,  // the fiber finished; a Fiber<T> handle still holds its result
+};
+
+// The first bytes of every slot's control block. Persist across reuse.
+struct SlotHeader {
+  SlotHeader* next_free = nullptr;  // pool link; owned by whoever holds the slot
+  // Written by the owning thread at spawn/finish/release, read by the
+  // shutdown scan on another thread: relaxed stores and loads plus the
+  // acquire in the scan are enough, as the scan only decides whom to kill and
+  // killing re-validates through the fiber's own atomics.
+  std::atomic<SlotState> state{SlotState::kFree};
+  bool has_canary = false;  // no guard page: a canary word guards the bottom
+  bool constructed = false;  // a FiberControl has been built here before
+};
+
+enum class GuardMode { kMadvise, kMprotect, kCanary };
+
+// Runtime-wide owner of the slabs and the shared free list. Thread-safe.
+class StackPool {
+ public:
+  // `stack_size`: usable bytes per stack (rounded up to pages);
+  // `control_bytes`: bytes reserved at the top for the control block.
+  StackPool(std::size_t stack_size, std::size_t control_bytes);
+  ~StackPool();
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+
+  std::size_t stack_size() const { return stack_size_; }
+  std::size_t control_bytes() const { return control_bytes_; }
+
+  // The slot a header belongs to: its usable range [lo, top).
+  char* top_of(SlotHeader* h) const { return reinterpret_cast<char*>(h) + control_bytes_; }
+  char* lo_of(SlotHeader* h) const { return top_of(h) - stack_size_; }
+
+  // A contiguous run of never-used slots, handed to one cache at a time.
+  struct Chunk {
+    char* first_top;            // top of the first slot
+    uint32_t count;             // slots in the chunk
+    // Slots handed out so far; written by the cache that owns the chunk,
+    // read by the shutdown scan (relaxed: see SlotHeader::state).
+    std::atomic<uint32_t> used{0};
+  };
+
+  // Takes a free slot from the shared list, or a fresh one. Thread-safe, locks.
+  SlotHeader* take_shared();
+  // Returns `n` slots linked through next_free (head..tail) to the shared list.
+  void give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n);
+  // Moves up to `max` slots from the shared list into a chain; returns count.
+  std::size_t take_shared_batch(std::size_t max, SlotHeader** head);
+  // A fresh chunk for one cache's exclusive use.
+  Chunk* new_chunk();
+  // Turns the next unused slot of `c` (owned by the caller) into a slot with
+  // its guard installed; null when the chunk is used up.
+  SlotHeader* take_fresh(Chunk* c);
+
+  // Calls fn(SlotHeader*) for every slot ever handed out. For shutdown and
+  // diagnostics; safe concurrently with spawns (sees a consistent subset).
+  template <typename Fn>
+  void for_each_slot(Fn fn);
+
+  // Which slot, if any, has its guard page at `addr`; for the overflow reporter.
+  // Async-signal-safe (reads only immutable slab bounds).
+  SlotHeader* guard_owner(const void* addr) const;
+
+  // Checks a guard-less slot's canary; false if the fiber overran its stack.
+  bool canary_intact(SlotHeader* h) const;
+
+  // Keeps every slab mapped past the pool's destruction (handles that outlive
+  // their runtime still point into them).
+  void leak_slabs();
+
+  GuardMode guard_mode() const { return guard_mode_.load(std::memory_order_relaxed); }
+  std::size_t slots_carved() const { return slots_carved_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Slab {
+    char* base;
+    std::size_t bytes;
+  };
+  bool install_guard(char* guard);  // true if it fell back to a canary
+
+  const std::size_t stack_size_;
+  const std::size_t control_bytes_;
+  const std::size_t stride_;  // guard + stack
+  std::mutex mu_;
+  std::vector<Slab> slabs_ ABSL_GUARDED_BY(mu_);
+  std::vector<Chunk*> chunks_ ABSL_GUARDED_BY(mu_);
+  char* slab_cursor_ ABSL_GUARDED_BY(mu_) = nullptr;  // next unchunked slot base
+  char* slab_end_ ABSL_GUARDED_BY(mu_) = nullptr;
+  SlotHeader* shared_free_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::size_t shared_count_ ABSL_GUARDED_BY(mu_) = 0;
+  Chunk* shared_chunk_ ABSL_GUARDED_BY(mu_) = nullptr;  // for take_shared
+  // A copy of the slab table readable without the lock by the signal handler:
+  // fixed capacity, entries published with release and never changed after.
+  static constexpr std::size_t kMaxSlabs = 1 << 16;
+  std::atomic<std::size_t> slab_table_size_{0};
+  Slab* slab_table_;
+  std::atomic<GuardMode> guard_mode_{GuardMode::kMadvise};
+  std::atomic<std::size_t> mprotect_guards_{0};
+  std::atomic<std::size_t> slots_carved_{0};
+};
+
+// Per-worker LIFO cache in front of the StackPool. Owner thread only.
+class StackCache {
+ public:
+  explicit StackCache(StackPool* pool) : pool_(pool) {}
+  ~StackCache();  // hands everything back to the pool
+
+  SlotHeader* take();
+  void give(SlotHeader* h);
+
+ private:
+  static constexpr std::size_t kMax = 1024;    // spill above this...
+  static constexpr std::size_t kSpill = 512;   // ...this many to the shared list
+  static constexpr std::size_t kRefill = 64;   // taken from the shared list at once
+  StackPool* pool_;
+  SlotHeader* head_ = nullptr;
+  std::size_t count_ = 0;
+  StackPool::Chunk* chunk_ = nullptr;
+};
+
+template <typename Fn>
+void StackPool::for_each_slot(Fn fn) {
+  std::vector<Chunk*> chunks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    chunks = chunks_;
+  }
+  for (Chunk* c : chunks) {
+    uint32_t used = c->used.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < used; ++i) {
+      char* top = c->first_top + static_cast<std::size_t>(i) * stride_;
+      fn(reinterpret_cast<SlotHeader*>(top - control_bytes_));
+    }
+  }
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,306 @@
+// The worker loop: how a worker finds the next fiber to run.
+//
+// Order of search (DESIGN.md §2):
+//   1. the next slot — the fiber most recently woken here, so a ping-pong pair
+//      stays on one core with its data in cache. Used at most kMaxNextStreak
+//      times in a row (Tokio caps it at 3), or two fibers waking each other
+//      would starve the rest of the queue;
+//   2. the own RunQueue, LIFO (the freshest spawn: best locality for fork-join);
+//   3. the Injector;
+//   4. stealing one fiber (and up to half the victim's queue) from random
+//      victims;
+//   5. sleeping in Parker::park until woken, or until the next timer is due.
+// Every kFairInterval decisions the order is inverted first: due timers, the
+// Injector and the *oldest* fiber of the own queue go before anything else,
+// so neither a LIFO queue nor a busy worker can starve a fiber indefinitely.
+//
+// Switching is fiber to fiber: a fiber that suspends picks its successor
+// itself (steps 1–3, cheap) and jumps straight into it. Only when nothing is
+// runnable locally does it jump to the worker's scheduler loop (which runs on
+// the thread's own stack), which then steals or sleeps. Sleeping on a fiber's
+// stack was rejected: the suspending fiber's Handover (which publishes it as
+// waiting) would not have run yet, and whoever should wake it could not.
+//
+// yield() takes its successor from the top of the own queue (the oldest) and
+// puts the yielding fiber at the bottom: yielding fibers take turns in FIFO
+// order, while spawns keep their LIFO locality.
+#include "weft/core/internal/worker.h"
+
+#include <algorithm>
+
+#include "weft/core/internal/clock.h"
+#include "weft/core/internal/overflow.h"
+#include "weft/core/internal/runtime_core.h"
+
+namespace weft::internal {
+namespace {
+
+constexpr uint64_t kFairInterval = 61;
+constexpr uint32_t kMaxNextStreak = 3;
+constexpr int kStealRounds = 8;
+constexpr std::size_t kMaxStealBatch = 32;
+constexpr uint64_t kIdBlock = 1024;
+
+thread_local Worker* t_worker = nullptr;
+
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
+}  // namespace
+
+Worker* Worker::current() {
+  // The memory clobber keeps the compiler from reusing a thread_local address
+  // computed before a context switch (the fiber may now run elsewhere).
+  asm volatile("" ::: "memory");
+  return t_worker;
+}
+
+Worker::Worker(RuntimeCore* rt, int index, std::size_t run_queue_capacity)
+    : rt_(rt),
+      index_(index),
+      rng_(0x9E3779B9u * static_cast<uint32_t>(index + 1)),
+      runq_(run_queue_capacity),
+      stacks_(&rt->stack_pool()) {}
+
+Worker::~Worker() = default;
+
+void Worker::start() {
+  thread_ = std::thread([this] { thread_main(); });
+}
+
+void Worker::join_thread() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::thread_main() {
+  t_worker = this;
+  alt_stack_ = install_signal_stack();
+  sched_ctx_.adopt_current_thread();
+  loop();
+  release_signal_stack(alt_stack_);
+  t_worker = nullptr;
+}
+
+void Worker::loop() {
+  while (FiberControl* f = find_work()) {
+    Handover h;
+    switch_to(f, &h, false);
+    // Back on the scheduler stack: a fiber found nothing runnable locally.
+  }
+}
+
+void Worker::switch_to(FiberControl* next, Handover* h, bool dies) {
+  Context* from = current_ != nullptr ? &current_->ctx : &sched_ctx_;
+  Context* to = &sched_ctx_;
+  if (next != nullptr) {
+    next->last_worker = this;
+    WorkerCounters::bump(counters_.switches);
+    to = &next->ctx;
+  }
+  current_ = next;
+  Context::jump(from, to, h, dies);
+}
+
+void Worker::suspend(Handover* h) { switch_to(pick_local(), h, false); }
+
+void Worker::exit_current(Handover* h) {
+  switch_to(pick_local(), h, true);
+  __builtin_trap();  // a dead fiber is never resumed
+}
+
+void Worker::yield_current() {
+  FiberControl* next = pick_for_yield();
+  if (next == nullptr) return;  // nothing else to run: carry on
+  Handover h;
+  h.action = &Worker::on_yielded;
+  h.arg = current_;
+  switch_to(next, &h, false);
+}
+
+void Worker::on_yielded(Handover* h) {
+  Worker::current()->requeue(static_cast<FiberControl*>(h->arg));
+}
+
+FiberControl* Worker::pick_fair() {
+  if (!timers_.empty()) fire_timers();
+  if (!rt_->injector().empty()) {
+    if (FiberControl* f = rt_->injector().pop()) {
+      WorkerCounters::bump(counters_.injector_pops);
+      return f;
+    }
+  }
+  return runq_.steal();  // the oldest local fiber
+}
+
+FiberControl* Worker::pick_local() {
+  if (++tick_ % kFairInterval == 0) {
+    if (FiberControl* f = pick_fair()) {
+      next_streak_ = 0;
+      return f;
+    }
+  }
+  if (next_ != nullptr) {
+    FiberControl* f = next_;
+    next_ = nullptr;
+    if (next_streak_ < kMaxNextStreak) {
+      ++next_streak_;
+      return f;
+    }
+    // The slot has had its turns: queue it and run the oldest fiber instead.
+    push_run_queue(f);
+    next_streak_ = 0;
+    if (FiberControl* g = runq_.steal()) return g;
+  }
+  next_streak_ = 0;
+  if (FiberControl* f = runq_.pop()) return f;
+  if (!rt_->injector().empty()) {
+    if (FiberControl* f = rt_->injector().pop()) {
+      WorkerCounters::bump(counters_.injector_pops);
+      return f;
+    }
+  }
+  return nullptr;
+}
+
+FiberControl* Worker::pick_for_yield() {
+  if (++tick_ % kFairInterval == 0) {
+    if (FiberControl* f = pick_fair()) return f;
+  }
+  if (next_ != nullptr) {
+    FiberControl* f = next_;
+    next_ = nullptr;
+    return f;
+  }
+  if (FiberControl* f = runq_.steal()) return f;  // FIFO among yielders
+  if (!rt_->injector().empty()) return rt_->injector().pop();
+  return nullptr;
+}
+
+FiberControl* Worker::find_work() {
+  for (;;) {
+    if (rt_->exiting()) return nullptr;
+    if (!timers_.empty()) fire_timers();
+    if (FiberControl* f = pick_local()) return f;
+    if (rt_->worker_count() > 1) {
+      if (FiberControl* f = steal()) return f;
+    }
+    park();
+  }
+}
+
+FiberControl* Worker::steal() {
+  Parker& parker = rt_->parker();
+  if (!parker.begin_search()) return nullptr;
+  const int n = rt_->worker_count();
+  for (int round = 0; round < kStealRounds; ++round) {
+    int start = static_cast<int>(next_random() % static_cast<uint32_t>(n));
+    for (int i = 0; i < n; ++i) {
+      int v = (start + i) % n;
+      if (v == index_) continue;
+      RunQueue<FiberControl>& victim = rt_->worker(v)->runq_;
+      FiberControl* f = victim.steal();
+      if (f == nullptr) continue;
+      // Take up to half of what is left, so we do not come back at once.
+      std::size_t more = std::min(victim.size_hint() / 2, kMaxStealBatch);
+      uint64_t taken = 1;
+      for (std::size_t k = 0; k < more; ++k) {
+        FiberControl* g = victim.steal();
+        if (g == nullptr) break;
+        push_run_queue(g);
+        ++taken;
+      }
+      WorkerCounters::bump(counters_.steals, taken);
+      parker.end_search(true);
+      return f;
+    }
+    if (!rt_->injector().empty()) {
+      if (FiberControl* f = rt_->injector().pop()) {
+        WorkerCounters::bump(counters_.injector_pops);
+        parker.end_search(true);
+        return f;
+      }
+    }
+    for (int spin = 0; spin < 32 << round; ++spin) cpu_relax();
+  }
+  parker.end_search(false);
+  return nullptr;
+}
+
+bool Worker::any_work_visible() {
+  if (!rt_->injector().empty()) return true;
+  for (int i = 0; i < rt_->worker_count(); ++i) {
+    if (rt_->worker(i)->runq_.size_hint() != 0) return true;
+  }
+  return !timers_.empty() && timers_.next_deadline() <= monotonic_now_ns();
+}
+
+void Worker::park() {
+  Parker& parker = rt_->parker();
+  parker.prepare_park(index_);
+  // Re-check after announcing ourselves (the fence is in prepare_park).
+  if (rt_->exiting() || any_work_visible()) {
+    parker.cancel_park(index_);
+    return;
+  }
+  WorkerCounters::bump(counters_.parks);
+  parker.park(index_, timers_.empty() ? -1 : timers_.next_deadline());
+}
+
+void Worker::fire_timers() {
+  std::size_t n = timers_.pop_due(monotonic_now_ns(), [this](const TimerHeap::Entry& e) {
+    rt_->try_wake(e.fiber, e.token);
+  });
+  if (n != 0) WorkerCounters::bump(counters_.timers_fired, n);
+}
+
+void Worker::push_run_queue(FiberControl* f) {
+  if (runq_.push(f)) return;
+  // Full: move the older half to the Injector in one batch (Go, Tokio).
+  FiberControl* head = nullptr;
+  FiberControl* tail = nullptr;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < runq_.capacity() / 2; ++i) {
+    FiberControl* g = runq_.steal();
+    if (g == nullptr) break;
+    if (head == nullptr) {
+      head = g;
+    } else {
+      tail->next_ready = g;
+    }
+    tail = g;
+    ++n;
+  }
+  if (n != 0) rt_->injector().push_batch(head, tail, n);
+  if (!runq_.push(f)) rt_->injector().push(f);
+  rt_->parker().notify_global();
+}
+
+void Worker::requeue(FiberControl* f) {
+  push_run_queue(f);
+  rt_->parker().notify_local();
+}
+
+void Worker::schedule_spawned(FiberControl* f) { requeue(f); }
+
+void Worker::schedule_woken(FiberControl* f) {
+  FiberControl* displaced = next_;
+  next_ = f;
+  if (displaced != nullptr) requeue(displaced);
+}
+
+uint64_t Worker::next_fiber_id() {
+  if (id_next_ == id_end_) {
+    id_next_ = rt_->reserve_ids(kIdBlock);
+    id_end_ = id_next_ + kIdBlock;
+  }
+  return id_next_++;
+}
+
+uint32_t Worker::next_random() {
+  // xorshift32: cheap, per worker, good enough to spread victims.
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 17;
+  rng_ ^= rng_ << 5;
+  return rng_;
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,109 @@
+#include "weft/core/runtime.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
+#include "weft/core/internal/park.h"
+#include "weft/core/internal/runtime_core.h"
+#include "weft/core/internal/worker.h"
+
+namespace weft {
+
+std::size_t default_stack_size() {
+#if defined(WEFT_ASAN)
+  return 256 * 1024;
+#else
+  return 64 * 1024;
+#endif
+}
+
+absl::Status RuntimeOptions::validate() const {
+  if (workers < 0 || workers > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RuntimeOptions::workers must be 0 (one per core) .. 1024, got ", workers));
+  }
+  if (stack_size != 0 && (stack_size < 16 * 1024 || stack_size > (std::size_t{1} << 30))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RuntimeOptions::stack_size must be 16 KiB .. 1 GiB (0 for the default), got ",
+        stack_size));
+  }
+  if (run_queue_capacity < 2 || run_queue_capacity > (std::size_t{1} << 20) ||
+      (run_queue_capacity & (run_queue_capacity - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RuntimeOptions::run_queue_capacity must be a power of two in 2 .. 2^20, got ",
+                     run_queue_capacity));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+internal::CoreOptions resolve(const RuntimeOptions& o) {
+  int workers = o.workers;
+  if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return {workers, o.stack_size != 0 ? o.stack_size : default_stack_size(), o.run_queue_capacity};
+}
+}  // namespace
+
+Runtime::Runtime(RuntimeOptions options) {
+  if (absl::Status s = options.validate(); !s.ok()) throw UsageError(std::string(s.message()));
+  core_ = std::make_unique<internal::RuntimeCore>(resolve(options));
+}
+
+Runtime::~Runtime() noexcept(false) {
+  if (core_ != nullptr) core_->shutdown();  // throws before anything is torn down
+}
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::create(RuntimeOptions options) {
+  if (absl::Status s = options.validate(); !s.ok()) return s;
+  return std::make_unique<Runtime>(options);
+}
+
+void Runtime::shutdown() { core_->shutdown(); }
+int Runtime::workers() const { return core_->worker_count(); }
+std::size_t Runtime::stack_size() const { return core_->stack_size(); }
+
+RuntimeStats Runtime::stats() const {
+  RuntimeStats s;
+  for (int i = 0; i < core_->worker_count(); ++i) {
+    const internal::WorkerCounters& c = core_->worker(i)->counters();
+    auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_acquire); };
+    s.workers.push_back({get(c.spawned), get(c.finished), get(c.switches), get(c.steals),
+                         get(c.parks), get(c.timers_fired), get(c.injector_pops)});
+  }
+  s.live_fibers = core_->live_fibers();
+  s.stacks_carved = core_->stack_pool().slots_carved();
+  s.stack_size = core_->stack_size();
+  return s;
+}
+
+namespace internal {
+
+FiberControl* allocate_fiber(RuntimeCore* rt, std::size_t bytes, std::size_t align) {
+  return rt->allocate(bytes, align);
+}
+void abandon_fiber(RuntimeCore* rt, FiberControl* f) { rt->abandon(f); }
+void start_fiber(RuntimeCore* rt, FiberControl* f) { rt->start(f); }
+void release_fiber_handle(FiberControl* f) { RuntimeCore::release_handle(f); }
+
+RuntimeCore* current_runtime_or_throw(const char* who) {
+  RuntimeCore* rt = RuntimeCore::current();
+  if (rt == nullptr) {
+    throw UsageError(std::string(who) +
+                     " called outside a weft runtime; use Runtime::spawn or weft::run");
+  }
+  return rt;
+}
+
+}  // namespace internal
+
+bool join_all(std::span<const FiberRef> fibers, absl::Duration timeout) {
+  int64_t deadline = internal::deadline_after(timeout);
+  for (const FiberRef& f : fibers) {
+    if (f.control() != nullptr && !internal::join_fiber(f.control(), deadline)) return false;
+  }
+  return true;
+}
+
+}  // namespace weft

@@ -1,0 +1,134 @@
+// weft::Runtime — a pool of worker threads running fibers — and weft::run.
+//
+// Most programs need only weft::run, which starts a runtime with one worker
+// per core, runs a function as the first fiber, and shuts down:
+//
+//   int main() {
+//     return weft::run([] {
+//       auto f = weft::spawn([] { weft::sleep_for(absl::Milliseconds(10)); return 1; });
+//       std::printf("%d\n", f.get());
+//     });
+//   }
+//
+// A Runtime object gives control over the options and lifetime:
+//
+//   weft::Runtime rt({.workers = 4, .stack_size = 128 * 1024});
+//   auto f = rt.spawn(serve, port);   // from any thread
+//   f.join();                         // blocks this (non-fiber) thread
+//   // ~Runtime: kills the fibers still alive (they unwind, RAII runs), joins workers
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "weft/core/fiber.h"
+#include "weft/core/spawn.h"
+
+namespace weft {
+
+struct RuntimeOptions {
+  // Worker threads; 0 means one per core (std::thread::hardware_concurrency).
+  int workers = 0;
+  // Usable bytes of each fiber's stack, rounded up to 4 KiB; a guard page
+  // below it catches overflows. The default, 64 KiB (256 KiB under
+  // AddressSanitizer, whose frames are larger), is virtual memory: an idle
+  // fiber costs one touched 4 KiB page of it. Must be 16 KiB .. 1 GiB.
+  std::size_t stack_size = 0;
+  // Capacity of each worker's run queue (a power of two, 2 .. 1 << 20). When
+  // it is full, half of it moves to the shared injection queue. Tests shrink
+  // it to exercise that path.
+  std::size_t run_queue_capacity = 256;
+
+  // OK, or InvalidArgument saying which field is wrong and why.
+  absl::Status validate() const;
+};
+
+// The default stack size (see RuntimeOptions::stack_size).
+std::size_t default_stack_size();
+
+// Counters of one worker since the runtime started.
+struct WorkerStats {
+  uint64_t fibers_spawned = 0;   // created by fibers on this worker
+  uint64_t fibers_finished = 0;  // ended on this worker
+  uint64_t switches = 0;         // context switches into a fiber
+  uint64_t steals = 0;           // fibers stolen from other workers
+  uint64_t parks = 0;            // times the worker thread went to sleep
+  uint64_t timers_fired = 0;
+  uint64_t injector_pops = 0;    // fibers taken from the shared injection queue
+};
+
+struct RuntimeStats {
+  std::vector<WorkerStats> workers;
+  uint64_t live_fibers = 0;      // spawned and not finished
+  std::size_t stacks_carved = 0; // stack slots ever created (pooled for reuse)
+  std::size_t stack_size = 0;
+};
+
+namespace internal {
+class RuntimeCore;
+}
+
+class Runtime {
+ public:
+  // Starts the worker threads. Throws UsageError (with validate()'s message)
+  // for invalid options; see create() for a Status instead.
+  explicit Runtime(RuntimeOptions options = {});
+  // Shuts down (see shutdown()). Throws UsageError if called from one of this
+  // runtime's own fibers, which would deadlock.
+  ~Runtime() noexcept(false);
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Like the constructor, reporting invalid options as InvalidArgument.
+  static absl::StatusOr<std::unique_ptr<Runtime>> create(RuntimeOptions options = {});
+
+  // Starts `f(args...)` as a fiber on this runtime; callable from any thread,
+  // inside or outside the runtime. Throws UsageError once shutdown() has
+  // begun (from outside the runtime). Blocks nothing.
+  template <typename F, typename... Args>
+    requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+  Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
+    return internal::spawn_on(core_.get(), std::forward<F>(f), std::forward<Args>(args)...);
+  }
+
+  // Stops the runtime: every fiber still alive is killed (it unwinds from its
+  // suspension point with weft::FiberExit, running its destructors), then the
+  // workers exit. Blocks the calling thread until then. Idempotent. A fiber
+  // that never reaches a suspension point delays shutdown until it does.
+  void shutdown();
+
+  int workers() const;
+  std::size_t stack_size() const;
+  RuntimeStats stats() const;
+
+ private:
+  std::unique_ptr<internal::RuntimeCore> core_;
+};
+
+// Runs `f` as the first fiber of a new default Runtime, blocks the calling
+// thread until it finishes, shuts the runtime down and returns f's result
+// (0 if f returns void, so `return weft::run(...)` works in main). Rethrows
+// what f threw, after shutdown.
+template <typename F>
+auto run(RuntimeOptions options, F&& f) {
+  Runtime rt(options);
+  auto fiber = rt.spawn(std::forward<F>(f));
+  if constexpr (std::is_void_v<internal::SpawnResult<F>>) {
+    fiber.get();
+    return 0;
+  } else {
+    return fiber.get();
+  }
+}
+template <typename F>
+auto run(F&& f) {
+  return run(RuntimeOptions{}, std::forward<F>(f));
+}
+
+}  // namespace weft

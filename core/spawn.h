@@ -1,0 +1,96 @@
+// weft::spawn — start a fiber.
+//
+//   auto f = weft::spawn([] { return 42; });             // inside a fiber
+//   auto g = weft::spawn(&compute, std::ref(data), 7);   // function + arguments
+//   auto h = runtime.spawn(handle_client, std::move(conn)); // from any thread
+//
+// The callable and its arguments are decayed and moved (or copied) into the
+// new fiber's own stack, like std::thread: pass std::ref to share. The
+// fiber becomes runnable at once; spawn itself never blocks and allocates no
+// heap memory (the fiber's control block, closure and result live at the
+// top of its pooled stack).
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <new>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "weft/core/fiber.h"
+#include "weft/core/internal/fiber_control.h"
+
+namespace weft {
+namespace internal {
+
+class RuntimeCore;
+FiberControl* allocate_fiber(RuntimeCore* rt, std::size_t bytes, std::size_t align);
+void abandon_fiber(RuntimeCore* rt, FiberControl* f);
+void start_fiber(RuntimeCore* rt, FiberControl* f);
+RuntimeCore* current_runtime_or_throw(const char* who);
+
+// The closure as it sits on the fiber's stack.
+template <typename R, typename Fn, typename... Args>
+struct Task {
+  template <typename F, typename... A>
+  explicit Task(F&& f, A&&... a) : call(std::forward<F>(f), std::forward<A>(a)...) {}
+
+  std::tuple<Fn, Args...> call;
+  ResultSlot<R> result;
+
+  static void invoke(FiberControl* c) {
+    auto* t = static_cast<Task*>(c->task);
+    // The callable and its arguments die when the fiber ends, even if a
+    // handle keeps the result around; so do they when it throws.
+    struct DestroyCall {
+      Task* t;
+      ~DestroyCall() { t->call.~tuple(); }
+    } guard{t};
+    if constexpr (std::is_void_v<R>) {
+      std::apply([](auto&&... xs) { std::invoke(std::move(xs)...); }, std::move(t->call));
+    } else {
+      new (t->result.storage)
+          R(std::apply([](auto&&... xs) -> R { return std::invoke(std::move(xs)...); },
+                       std::move(t->call)));
+      t->result.has_value = true;
+    }
+  }
+  static void destroy(FiberControl* c) { static_cast<Task*>(c->task)->result.destroy(); }
+};
+
+template <typename F, typename... Args>
+using SpawnResult = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+
+template <typename F, typename... Args>
+Fiber<SpawnResult<F, Args...>> spawn_on(RuntimeCore* rt, F&& f, Args&&... args) {
+  using R = SpawnResult<F, Args...>;
+  using T = Task<R, std::decay_t<F>, std::decay_t<Args>...>;
+  FiberControl* c = allocate_fiber(rt, sizeof(T), alignof(T));
+  T* task;
+  try {
+    task = new (c->task) T(std::forward<F>(f), std::forward<Args>(args)...);
+  } catch (...) {
+    abandon_fiber(rt, c);
+    throw;
+  }
+  c->invoke = &T::invoke;
+  c->destroy_result = &T::destroy;
+  c->result = &task->result;
+  start_fiber(rt, c);
+  return FiberFactory::make<R>(c);
+}
+
+}  // namespace internal
+
+// Starts `f(args...)` in a new fiber on the runtime of the calling fiber and
+// returns its handle. Throws UsageError when called outside a fiber (use
+// Runtime::spawn there). Blocks nothing.
+template <typename F, typename... Args>
+  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
+  return internal::spawn_on(internal::current_runtime_or_throw("weft::spawn"),
+                            std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+}  // namespace weft

@@ -1,0 +1,20 @@
+// weft — stackful fibers on every core.
+//
+// The whole public API: spawn fibers, sleep, yield, join, run a runtime.
+//
+//   #include <weft/weft.h>
+//
+//   int main() {
+//     return weft::run([] {
+//       auto a = weft::spawn([] { weft::sleep_for(absl::Seconds(1)); });
+//       auto b = weft::spawn([] { weft::sleep_for(absl::Seconds(1)); });
+//       weft::join_all({a, b});   // ~1 s in total, not 2
+//     });
+//   }
+#pragma once
+
+#include "weft/core/errors.h"
+#include "weft/core/fiber.h"
+#include "weft/core/runtime.h"
+#include "weft/core/spawn.h"
+#include "weft/core/this_fiber.h"
