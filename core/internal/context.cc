@@ -33,22 +33,29 @@ struct EhGlobals {
   unsigned int uncaught_exceptions;
 };
 
+// Cached per thread: __cxa_get_globals lives in libstdc++.so and costs a
+// call plus __tls_get_addr, a third of a switch. Read only before a jump, on
+// the thread that jumps, so a fiber that migrates never uses a stale copy.
+thread_local EhGlobals* t_eh = nullptr;
+
 inline EhGlobals* eh_globals() {
-  return reinterpret_cast<EhGlobals*>(__cxxabiv1::__cxa_get_globals());
+  EhGlobals* eh = t_eh;
+  if (__builtin_expect(eh == nullptr, 0)) {
+    eh = t_eh = reinterpret_cast<EhGlobals*>(__cxxabiv1::__cxa_get_globals());
+  }
+  return eh;
 }
 }  // namespace
 
 struct ContextAccess {
   // First thing a resumed context does: record where the suspended side
-  // stopped, restore our exception state, then run the hand-over action.
+  // stopped, then run the hand-over action. (Its exception state was
+  // installed by the jumping side, see jump.)
   static void finish(Context* self, fc::transfer_t t) {
     auto* h = static_cast<Handover*>(t.data);
 #if defined(WEFT_ASAN)
     __sanitizer_finish_switch_fiber(self->asan_fake_stack_, nullptr, nullptr);
 #endif
-    EhGlobals* eh = eh_globals();
-    eh->caught_exceptions = self->eh_caught_;
-    eh->uncaught_exceptions = self->eh_uncaught_;
     h->from->fctx_ = t.fctx;
     if (h->action != nullptr) h->action(h);
   }
@@ -117,9 +124,12 @@ void Context::release() {
 void Context::jump(Context* from, Context* to, Handover* h, bool from_dies) {
   h->from = from;
   h->to = to;
+  // Swap the thread's C++ exception state: save ours, install `to`'s.
   EhGlobals* eh = eh_globals();
   from->eh_caught_ = eh->caught_exceptions;
   from->eh_uncaught_ = eh->uncaught_exceptions;
+  eh->caught_exceptions = to->eh_caught_;
+  eh->uncaught_exceptions = to->eh_uncaught_;
 #if defined(WEFT_ASAN)
   __sanitizer_start_switch_fiber(from_dies ? nullptr : &from->asan_fake_stack_,
                                  to->stack_lo_, to->stack_size_);

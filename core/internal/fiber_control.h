@@ -14,8 +14,11 @@
 //   finished -> SlotState::kZombie while a Fiber<T> handle holds the result,
 //               then back to a StackCache.
 //
-// Lifetime: `refs` counts the fiber itself (until it finishes) and its handle
-// (until dropped). Whoever drops the last one returns the stack to a pool.
+// Lifetime: the join word decides who frees the slot, with one atomic RMW on
+// each side at most. The fiber, as it finishes, exchanges the word to
+// kJoinDone: if the handle was dropped first (kJoinDetached) the fiber frees
+// its slot, otherwise the handle owns it from then on and frees it when
+// dropped (no RMW needed: nobody else touches a finished fiber's slot).
 #pragma once
 
 #include <atomic>
@@ -33,6 +36,7 @@ class Worker;
 // Values of FiberControl::join_word besides a JoinWaiter pointer.
 inline constexpr uintptr_t kJoinNone = 0;  // running, nobody joined yet
 inline constexpr uintptr_t kJoinDone = 1;  // finished; result readable
+inline constexpr uintptr_t kJoinDetached = 2;  // handle dropped while running
 
 // Parking epoch encoding (FiberControl::epoch), in steps of 4 per wait:
 //   4k     running, or parked in a wait nobody may interrupt;
@@ -53,13 +57,10 @@ struct FiberControl : SlotHeader {
   void* task = nullptr;    // the closure, just below us on the stack
   void* result = nullptr;  // the result slot inside `task` (ResultSlot<T>)
 
-  // Fiber and handle references; see the header comment. acq_rel decrements:
-  // the last one out must see every write the other made to the slot.
-  std::atomic<uint32_t> refs{0};
-
-  // kJoinNone, kJoinDone, or a JoinWaiter*. Written by the joiner (CAS
-  // kJoinNone -> waiter, in a Handover after it switched out; CAS back on
-  // timeout) and by the fiber (exchange -> kJoinDone, in its final Handover).
+  // kJoinNone, kJoinDone, kJoinDetached or a JoinWaiter*. Written by the
+  // joiner (CAS kJoinNone -> waiter, in a Handover after it switched out; CAS
+  // back on timeout), by a dropped handle (CAS kJoinNone -> kJoinDetached) and
+  // by the fiber (exchange -> kJoinDone, in its final Handover).
   // acq_rel everywhere: the joiner must see the result, the fiber must see the
   // waiter's fields.
   std::atomic<uintptr_t> join_word{kJoinNone};

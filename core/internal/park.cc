@@ -134,9 +134,15 @@ void on_finished(Handover* h) {
   Worker* w = Worker::current();
   WorkerCounters::bump(w->counters().finished);
   f->state.store(SlotState::kZombie, std::memory_order_relaxed);
-  // acq_rel: release publishes the result to the joiner; acquire sees its record.
+  // acq_rel: release publishes the result to the joiner; acquire sees its
+  // record. Unless the handle is gone, the slot is the handle's from here on:
+  // do not touch f after this line.
   uintptr_t jw = f->join_word.exchange(kJoinDone, std::memory_order_acq_rel);
-  if (jw > kJoinDone) {
+  if (jw == kJoinDetached) {
+    rt->release_slot(f);
+    return;
+  }
+  if (jw != kJoinNone) {
     auto* rec = reinterpret_cast<JoinWaiter*>(jw);
     if (rec->thread != nullptr) {
       ThreadSignal* sig = rec->thread;
@@ -150,8 +156,6 @@ void on_finished(Handover* h) {
       joiner->runtime->try_wake(joiner, token);  // the joiner's runtime, maybe not ours
     }
   }
-  // acq_rel: the last reference out must see everything the other side wrote.
-  if (f->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) rt->release_slot(f);
 }
 
 }  // namespace

@@ -97,7 +97,6 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   f->destroy_result = nullptr;
   f->result = nullptr;
   // Relaxed: the fiber is not shared until start() publishes it.
-  f->refs.store(2, std::memory_order_relaxed);  // the fiber and its handle
   f->join_word.store(kJoinNone, std::memory_order_relaxed);
   f->kill_requested.store(stopping(), std::memory_order_relaxed);
   f->killed = false;
@@ -111,10 +110,7 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   return f;
 }
 
-void RuntimeCore::abandon(FiberControl* f) {
-  f->refs.store(0, std::memory_order_relaxed);
-  release_slot(f);
-}
+void RuntimeCore::abandon(FiberControl* f) { release_slot(f); }
 
 void RuntimeCore::start(FiberControl* f) {
   f->state.store(SlotState::kLive, std::memory_order_relaxed);
@@ -132,7 +128,16 @@ void RuntimeCore::start(FiberControl* f) {
 
 void RuntimeCore::release_handle(FiberControl* f) {
   RuntimeCore* rt = f->runtime;
-  if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Acquire: pairs with the fiber's exchange to kJoinDone (its result and
+  // every write to the slot are then ours).
+  uintptr_t jw = f->join_word.load(std::memory_order_acquire);
+  if (jw != kJoinDone) {
+    // Still running: hand the slot to the fiber, unless it finishes first.
+    if (f->join_word.compare_exchange_strong(jw, kJoinDetached, std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+      return;
+    }
+  }
   if (rt != nullptr) {
     rt->release_slot(f);
   } else if (f->destroy_result != nullptr) {

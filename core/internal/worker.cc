@@ -21,9 +21,13 @@
 // stack was rejected: the suspending fiber's Handover (which publishes it as
 // waiting) would not have run yet, and whoever should wake it could not.
 //
-// yield() takes its successor from the top of the own queue (the oldest) and
-// puts the yielding fiber at the bottom: yielding fibers take turns in FIFO
-// order, while spawns keep their LIFO locality.
+// yield() puts the yielding fiber at the tail of a private FIFO that is
+// served after the RunQueue, so yielding fibers take turns in order and a
+// yield costs no locked instruction (on this VM a locked instruction costs
+// more than the context switch itself). Rejected: requeueing at the bottom of
+// the RunQueue and taking from its top (FIFO, but a CAS per yield, 3x slower).
+// While some worker sleeps, the yielder goes to the RunQueue instead, so the
+// sleeper is woken and can steal it.
 #include "weft/core/internal/worker.h"
 
 #include <algorithm>
@@ -117,7 +121,29 @@ void Worker::yield_current() {
 }
 
 void Worker::on_yielded(Handover* h) {
-  Worker::current()->requeue(static_cast<FiberControl*>(h->arg));
+  Worker* w = Worker::current();
+  auto* f = static_cast<FiberControl*>(h->arg);
+  if (w->rt_->parker().sleeping() != 0) {
+    w->requeue(f);
+    return;
+  }
+  f->next_ready = nullptr;
+  if (w->yielded_tail_ == nullptr) {
+    w->yielded_head_ = f;
+  } else {
+    w->yielded_tail_->next_ready = f;
+  }
+  w->yielded_tail_ = f;
+}
+
+FiberControl* Worker::pop_yielded() {
+  FiberControl* f = yielded_head_;
+  if (f != nullptr) {
+    yielded_head_ = f->next_ready;
+    if (yielded_head_ == nullptr) yielded_tail_ = nullptr;
+    f->next_ready = nullptr;
+  }
+  return f;
 }
 
 FiberControl* Worker::pick_fair() {
@@ -128,6 +154,7 @@ FiberControl* Worker::pick_fair() {
       return f;
     }
   }
+  if (FiberControl* f = pop_yielded()) return f;
   return runq_.steal();  // the oldest local fiber
 }
 
@@ -152,6 +179,7 @@ FiberControl* Worker::pick_local() {
   }
   next_streak_ = 0;
   if (FiberControl* f = runq_.pop()) return f;
+  if (FiberControl* f = pop_yielded()) return f;
   if (!rt_->injector().empty()) {
     if (FiberControl* f = rt_->injector().pop()) {
       WorkerCounters::bump(counters_.injector_pops);
@@ -170,7 +198,10 @@ FiberControl* Worker::pick_for_yield() {
     next_ = nullptr;
     return f;
   }
-  if (FiberControl* f = runq_.steal()) return f;  // FIFO among yielders
+  if (runq_.size_hint() != 0) {
+    if (FiberControl* f = runq_.pop()) return f;
+  }
+  if (FiberControl* f = pop_yielded()) return f;
   if (!rt_->injector().empty()) return rt_->injector().pop();
   return nullptr;
 }

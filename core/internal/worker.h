@@ -101,6 +101,7 @@ class Worker {
   bool any_work_visible();
   void fire_timers();
   void push_run_queue(FiberControl* f);
+  FiberControl* pop_yielded();
   static void on_yielded(Handover* h);
   void switch_to(FiberControl* next, Handover* h, bool dies);
   uint32_t next_random();
@@ -111,6 +112,11 @@ class Worker {
   Context sched_ctx_;                  // the thread's own stack: the loop runs here
   FiberControl* current_ = nullptr;    // the running fiber; null in the loop
   FiberControl* next_ = nullptr;       // the "next" slot (owner only, not stealable)
+  // Fibers that yielded while every other worker was busy: a private FIFO
+  // (linked through next_ready), so yielding takes no atomic RMW. When a
+  // worker sleeps, yielders go to the RunQueue instead, where it can steal.
+  FiberControl* yielded_head_ = nullptr;
+  FiberControl* yielded_tail_ = nullptr;
   uint32_t next_streak_ = 0;           // consecutive runs from the next slot
   uint64_t tick_ = 0;                  // scheduling decisions made
   uint32_t rng_;
