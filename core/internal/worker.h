@@ -102,6 +102,7 @@ class Worker {
   void fire_timers();
   void push_run_queue(FiberControl* f);
   FiberControl* pop_yielded();
+  void append_yielded(FiberControl* f);
   static void on_yielded(Handover* h);
   void switch_to(FiberControl* next, Handover* h, bool dies);
   uint32_t next_random();
