@@ -33,3 +33,30 @@ void BM_ContextSwitchRaw(benchmark::State& state) {
 BENCHMARK(BM_ContextSwitchRaw);
 
 }  // namespace
+
+// BM_ContextSwitchWeft: the same ping-pong through weft's internal::Context
+// (hand-over record, exception-state swap): what weft adds to a raw switch.
+#include "weft/core/internal/context.h"
+
+namespace {
+weft::internal::Context g_main_ctx, g_other_ctx;
+
+void other_entry(weft::internal::Handover*) {
+  weft::internal::Handover h;
+  for (;;) weft::internal::Context::jump(&g_other_ctx, &g_main_ctx, &h);
+}
+
+void BM_ContextSwitchWeft(benchmark::State& state) {
+  constexpr std::size_t kStack = 64 * 1024;
+  char* stack = static_cast<char*>(std::malloc(kStack));
+  g_main_ctx.adopt_current_thread();
+  g_other_ctx.make(stack, stack + kStack, &other_entry);
+  weft::internal::Handover h;
+  for (auto _ : state) weft::internal::Context::jump(&g_main_ctx, &g_other_ctx, &h);
+  state.counters["ns_per_switch"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  std::free(stack);
+}
+BENCHMARK(BM_ContextSwitchWeft);
+}  // namespace
