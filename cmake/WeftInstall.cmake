@@ -4,6 +4,15 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+# A sanitizer build installs instrumented libraries: whatever links them must be
+# built and linked with the same -fsanitize (else: undefined __asan_*/__tsan_*).
+# The build tree gets it globally (WeftOptions.cmake); installed weft::core
+# carries it as a usage requirement.
+if(WEFT_SANITIZE)
+  target_compile_options(weft_core INTERFACE $<INSTALL_INTERFACE:-fsanitize=${WEFT_SANITIZE}>)
+  target_link_options(weft_core INTERFACE $<INSTALL_INTERFACE:-fsanitize=${WEFT_SANITIZE}>)
+endif()
+
 install(TARGETS weft_core weft_weft EXPORT weftTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -72,10 +72,19 @@ RuntimeCore* RuntimeCore::current() {
 FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_align) {
   Worker* w = Worker::current();
   bool local = w != nullptr && w->runtime() == this;
-  if (!local && stopping()) {
-    throw UsageError("weft: spawn on a Runtime that is shutting down");
+  if (!local) {
+    // Count the spawn before checking for shutdown (seq_cst both): Dekker
+    // pair with shutdown(), which sets stopping_ and then counts live fibers.
+    // Either we see stopping_ and back off, or shutdown sees our fiber and
+    // waits for it, never a fiber stranded in a stopped runtime's Injector.
+    external_spawned_.fetch_add(1, std::memory_order_seq_cst);
+    if (stopping_.load(std::memory_order_seq_cst)) {
+      external_spawned_.fetch_sub(1, std::memory_order_relaxed);
+      throw UsageError("weft: spawn on a Runtime that is shutting down");
+    }
   }
   if (task_bytes + kControlBytes > stack_size() / 4) {
+    if (!local) external_spawned_.fetch_sub(1, std::memory_order_relaxed);
     throw UsageError(absl::StrCat("weft: the fiber's closure (", task_bytes,
                                   " bytes) is too large for its stack (", stack_size(),
                                   " bytes); capture large data by pointer or raise "
@@ -110,7 +119,13 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   return f;
 }
 
-void RuntimeCore::abandon(FiberControl* f) { release_slot(f); }
+void RuntimeCore::abandon(FiberControl* f) {
+  Worker* w = Worker::current();
+  if (w == nullptr || w->runtime() != this) {
+    external_spawned_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  release_slot(f);
+}
 
 void RuntimeCore::start(FiberControl* f) {
   f->state.store(SlotState::kLive, std::memory_order_relaxed);
@@ -119,8 +134,7 @@ void RuntimeCore::start(FiberControl* f) {
     WorkerCounters::bump(w->counters().spawned);
     w->schedule_spawned(f);
   } else {
-    // Release: pairs with the acquire loads in live_fibers().
-    external_spawned_.fetch_add(1, std::memory_order_release);
+    // Counted in allocate().
     injector_.push(f);
     parker_.notify_global();
   }
@@ -205,7 +219,8 @@ uint64_t RuntimeCore::live_fibers() const {
   // also count its spawn, so the result never undercounts (see the essay).
   uint64_t finished = 0;
   for (const auto& w : workers_) finished += w->counters().finished.load(std::memory_order_acquire);
-  uint64_t spawned = external_spawned_.load(std::memory_order_acquire);
+  // Seq-cst: the other half of the Dekker pair in allocate() (external spawns).
+  uint64_t spawned = external_spawned_.load(std::memory_order_seq_cst);
   for (const auto& w : workers_) spawned += w->counters().spawned.load(std::memory_order_acquire);
   return spawned - finished;
 }
@@ -225,9 +240,11 @@ void RuntimeCore::shutdown() {
         "weft: a Runtime cannot be shut down or destroyed from one of its own fibers");
   }
   if (shut_down_.exchange(true, std::memory_order_acq_rel)) {
-    // Another thread shuts down (or did): wait for it to finish.
-    while (!exit_.load(std::memory_order_acquire)) std::this_thread::yield();
-    for (auto& worker : workers_) worker->join_thread();
+    // Another thread shuts down (or did): wait until it has joined the
+    // workers (a std::thread must be joined by one thread only).
+    while (!joined_.load(std::memory_order_acquire)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     return;
   }
   stopping_.store(true, std::memory_order_seq_cst);
@@ -246,6 +263,7 @@ void RuntimeCore::shutdown() {
   exit_.store(true, std::memory_order_release);
   parker_.wake_all();
   for (auto& worker : workers_) worker->join_thread();
+  joined_.store(true, std::memory_order_release);
 }
 
 }  // namespace weft::internal

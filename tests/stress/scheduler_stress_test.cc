@@ -1,0 +1,387 @@
+// Scheduler stress: many fibers, many wake-ups, idle workers, shutdown under
+// load. Each test takes at most a few seconds in Release; counts shrink under
+// the sanitizers (test::Scaled), the large ones by 40: ThreadSanitizer counts
+// every fiber stack ever carved as a thread, and dies past 8128 of them.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "weft/tests/testing/runtime_fixture.h"
+#include "weft/weft.h"
+
+namespace weft {
+namespace {
+
+using test::MillisSince;
+using test::Scaled;
+
+struct DestructorCounter {
+  std::atomic<int64_t>* count;
+  ~DestructorCounter() { count->fetch_add(1, std::memory_order_relaxed); }
+};
+
+TEST(SchedulerStressTest, MillionFibersSpawnedAndJoined) {
+  // 1000 spawners each spawn and join 1000 children, in waves, so that at
+  // most ~10,000 fibers are alive at once.
+  const int64_t kSpawners = 1000;
+  const int64_t kChildren = Scaled(1000, 50);
+  const int64_t kSpawnersPerWave = Scaled(100);
+  const int64_t kChildrenPerBatch = Scaled(100);
+  Runtime rt({.workers = 2});
+  int64_t total = rt.spawn([&] {
+                      int64_t sum = 0;
+                      for (int64_t wave = 0; wave < kSpawners; wave += kSpawnersPerWave) {
+                        std::vector<Fiber<int64_t>> spawners;
+                        for (int64_t s = wave; s < wave + kSpawnersPerWave; ++s) {
+                          spawners.push_back(spawn([s, kChildren, kChildrenPerBatch] {
+                            int64_t sub = 0;
+                            std::vector<Fiber<int64_t>> kids;
+                            for (int64_t c = 0; c < kChildren; c += kChildrenPerBatch) {
+                              kids.clear();
+                              for (int64_t k = c; k < std::min(c + kChildrenPerBatch, kChildren);
+                                   ++k) {
+                                kids.push_back(spawn([v = s * kChildren + k] { return v; }));
+                              }
+                              for (auto& kid : kids) sub += kid.get();
+                            }
+                            return sub;
+                          }));
+                        }
+                        for (auto& sp : spawners) sum += sp.get();
+                      }
+                      return sum;
+                    })
+                      .get();
+  const int64_t n = kSpawners * kChildren;
+  EXPECT_EQ(total, n * (n - 1) / 2);
+  RuntimeStats s = rt.stats();
+  uint64_t finished = 0;
+  for (const WorkerStats& w : s.workers) finished += w.fibers_finished;
+  EXPECT_EQ(finished, static_cast<uint64_t>(n + kSpawners + 1));
+  EXPECT_EQ(s.live_fibers, 0u);
+  // Stacks are reused: far fewer carved than fibers run.
+  EXPECT_LT(s.stacks_carved, static_cast<std::size_t>(n / 10));
+}
+
+class StressTest : public test::RuntimeTest {};
+
+TEST_P(StressTest, ManySleepersSleepAtLeastTheirDuration) {
+  const int kFibers = static_cast<int>(Scaled(10000, 40));
+  std::atomic<int> too_early{0};
+  std::atomic<int> done{0};
+  Run([&] {
+    std::vector<Fiber<void>> fs;
+    fs.reserve(kFibers);
+    std::mt19937 rng(7);
+    for (int i = 0; i < kFibers; ++i) {
+      int us = static_cast<int>(rng() % 5001);
+      fs.push_back(spawn([us, &too_early, &done] {
+        auto start = std::chrono::steady_clock::now();
+        sleep_for(absl::Microseconds(us));
+        auto slept = std::chrono::steady_clock::now() - start;
+        if (slept < std::chrono::microseconds(us)) too_early.fetch_add(1);
+        done.fetch_add(1);
+      }));
+    }
+    join_all(fs);
+  });
+  EXPECT_EQ(done.load(), kFibers);
+  EXPECT_EQ(too_early.load(), 0);
+}
+
+TEST_P(StressTest, JoinPingPongAcrossWorkers) {
+  // Pairs of fibers waking each other: a parent spawns a child and parks in
+  // join; the child, often stolen by another worker, wakes the parent.
+  const int kPairs = 4;
+  const int kRounds = static_cast<int>(Scaled(100000));
+  std::atomic<int64_t> exchanges{0};
+  Run([&] {
+    std::vector<Fiber<void>> pairs;
+    for (int p = 0; p < kPairs; ++p) {
+      pairs.push_back(spawn([&] {
+        for (int r = 0; r < kRounds; ++r) {
+          auto child = spawn([r] {
+            if (r % 2 == 0) yield();
+            return r;
+          });
+          EXPECT_EQ(child.get(), r);
+          exchanges.fetch_add(1, std::memory_order_relaxed);
+        }
+      }));
+    }
+    join_all(pairs);
+  });
+  EXPECT_EQ(exchanges.load(), int64_t{kPairs} * kRounds);
+}
+
+TEST_P(StressTest, YieldPingPongTakesTurns) {
+  // Two fibers hand a token back and forth by yielding (sleep_for(0)) until
+  // it is their turn; they may run on different workers or share one.
+  const int kRounds = static_cast<int>(Scaled(200000));
+  std::atomic<int> turn{0};
+  Run([&] {
+    auto player = [&](int me) {
+      for (int r = 0; r < kRounds; ++r) {
+        while (turn.load(std::memory_order_acquire) != me) sleep_for(absl::ZeroDuration());
+        turn.store(1 - me, std::memory_order_release);
+      }
+    };
+    auto a = spawn(player, 0);
+    auto b = spawn(player, 1);
+    EXPECT_TRUE(join_all({a, b}, absl::Seconds(120)));
+  });
+  EXPECT_EQ(turn.load(), 0);
+}
+
+TEST_P(StressTest, ChainOfJoinsUnwindsInOrder) {
+  // Each fiber spawns the next and joins it: a 10,000-deep chain of parked
+  // joiners, each woken by its child, wherever that child ran.
+  const int kDepth = static_cast<int>(Scaled(10000, 40));
+  struct Chain {
+    static int Link(int left) {
+      if (left == 0) return 0;
+      return spawn(&Chain::Link, left - 1).get() + 1;
+    }
+  };
+  for (int rep = 0; rep < 3; ++rep) EXPECT_EQ(Run([&] { return Chain::Link(kDepth); }), kDepth);
+}
+
+TEST_P(StressTest, OutsideSpawnsWakeIdleWorkers) {
+  // Workers park between spawns; every spawn from this thread must be run
+  // (a lost wake-up would leave it in the injector forever).
+  const int kSpawns = static_cast<int>(Scaled(600));
+  Runtime rt(options());
+  int lost = 0;
+  for (int i = 0; i < kSpawns; ++i) {
+    switch (i % 3) {
+      case 0: std::this_thread::sleep_for(std::chrono::milliseconds(2)); break;  // all parked
+      case 1: std::this_thread::sleep_for(std::chrono::microseconds(50)); break;  // parking
+      default: break;  // still busy with the previous one
+    }
+    auto f = rt.spawn([i] { return i; });
+    if (!f.join_for(absl::Seconds(10))) {
+      ++lost;
+      f.join();
+    }
+    EXPECT_EQ(f.get(), i);
+  }
+  EXPECT_EQ(lost, 0) << "spawns that took > 10 s to run: lost wake-ups";
+}
+
+TEST_P(StressTest, OutsideSpawnsFromManyThreads) {
+  const int kThreads = 4;
+  const int kPerThread = static_cast<int>(Scaled(2000, 40));
+  Runtime rt(options());
+  std::atomic<int> ran{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<Fiber<void>> fs;
+      for (int i = 0; i < kPerThread; ++i) {
+        fs.push_back(rt.spawn([&ran] { ran.fetch_add(1); }));
+        if (i % 100 == t) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      for (auto& f : fs) EXPECT_TRUE(f.join_for(absl::Seconds(30)));
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ran.load(), kThreads * kPerThread);
+}
+
+TEST_P(StressTest, WakeUpsFromAnotherRuntime) {
+  // A fiber of `other` finishing wakes a joiner parked in our runtime, from a
+  // thread that is not ours: the wake goes through our injector while our
+  // workers may be asleep.
+  const int kRounds = static_cast<int>(Scaled(2000));
+  Runtime other({.workers = 2});
+  int64_t sum = Run([&] {
+    int64_t s = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      auto f = other.spawn([i] {
+        if (i % 4 == 0) sleep_for(absl::Microseconds(200));
+        return i;
+      });
+      if (!f.join_for(absl::Seconds(10))) {
+        ADD_FAILURE() << "round " << i << ": cross-runtime wake-up lost";
+        f.join();
+      }
+      s += f.get();
+    }
+    return s;
+  });
+  EXPECT_EQ(sum, int64_t{kRounds} * (kRounds - 1) / 2);
+}
+
+TEST_P(StressTest, JoinForRacesWithTheFinish) {
+  // Timeouts that expire just as the target finishes: the joiner must take
+  // its record back or wait for the target to be done with it, from a fiber
+  // and from a plain thread alike.
+  const int kRounds = static_cast<int>(Scaled(3000));
+  Runtime rt(options());
+  std::atomic<int> fiber_rounds{0};
+  auto joiner = rt.spawn([&] {
+    std::mt19937 rng(1);
+    for (int i = 0; i < kRounds; ++i) {
+      int us = static_cast<int>(rng() % 200);
+      auto f = spawn([us] {
+        sleep_for(absl::Microseconds(us));
+        return us;
+      });
+      while (!f.join_for(absl::Microseconds(rng() % 200))) {
+      }
+      EXPECT_EQ(f.get(), us);
+      fiber_rounds.fetch_add(1);
+    }
+  });
+  std::mt19937 rng(2);
+  for (int i = 0; i < kRounds / 3; ++i) {
+    int us = static_cast<int>(rng() % 300);
+    auto f = rt.spawn([us] {
+      sleep_for(absl::Microseconds(us));
+      return us;
+    });
+    while (!f.join_for(absl::Microseconds(rng() % 300))) {
+    }
+    EXPECT_EQ(f.get(), us);
+  }
+  joiner.join();
+  EXPECT_EQ(fiber_rounds.load(), kRounds);
+}
+
+TEST_P(StressTest, ShutdownWithManySuspendedFibers) {
+  // Fibers sleeping for an hour, parked forever, or blocked in join: the
+  // runtime's destruction must kill them all promptly and run every
+  // destructor.
+  const int kFibers = static_cast<int>(Scaled(10000, 40));
+  std::atomic<int64_t> destroyed{0};
+  std::atomic<int> started{0};
+  int64_t expected_destructors = 0;
+  auto rt = std::make_unique<Runtime>(options());
+  rt->spawn([&] {
+    for (int i = 0; i < kFibers; ++i) {
+      switch (i % 3) {
+        case 0:
+          spawn([&] {
+            DestructorCounter c{&destroyed};
+            started.fetch_add(1);
+            sleep_for(absl::Hours(1));
+          });
+          break;
+        case 1:
+          spawn([&] {
+            DestructorCounter c{&destroyed};
+            started.fetch_add(1);
+            sleep_until(absl::InfiniteFuture());
+          });
+          break;
+        default:
+          spawn([&] {
+            DestructorCounter c{&destroyed};
+            auto inner = spawn([&] {
+              DestructorCounter c2{&destroyed};
+              sleep_for(absl::Hours(1));
+            });
+            started.fetch_add(1);
+            inner.join();
+          });
+          break;
+      }
+    }
+    DestructorCounter c{&destroyed};
+    sleep_for(absl::Hours(1));
+  });
+  for (int i = 0; i < kFibers; ++i) expected_destructors += (i % 3 == 2) ? 2 : 1;
+  ++expected_destructors;  // the spawner itself
+
+  auto wait_start = std::chrono::steady_clock::now();
+  while (started.load() < kFibers && MillisSince(wait_start) < 60000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(started.load(), kFibers);
+  auto start = std::chrono::steady_clock::now();
+  rt.reset();
+  int64_t ms = MillisSince(start);
+  EXPECT_EQ(destroyed.load(), expected_destructors);
+  EXPECT_LT(ms, 20000) << "shutdown of " << kFibers << " suspended fibers took " << ms << " ms";
+}
+
+TEST_P(StressTest, SpawnRacingWithShutdownEitherThrowsOrRuns) {
+  // A spawn from outside that overlaps shutdown() must either throw
+  // UsageError or give a fiber that finishes (runs, or is killed); never a
+  // fiber stranded in the injector of a stopped runtime.
+  const int kReps = static_cast<int>(Scaled(200, 40));
+  int stranded = 0;
+  for (int rep = 0; rep < kReps && stranded == 0; ++rep) {
+    auto rt = std::make_unique<Runtime>(options());
+    std::vector<Fiber<void>> spawned;
+    std::atomic<bool> spawning{false};
+    std::thread spawner([&] {
+      for (;;) {
+        try {
+          spawned.push_back(rt->spawn([] {}));
+        } catch (const UsageError&) {
+          return;
+        }
+        spawning = true;
+        if (spawned.size() >= 256) {  // keep the number of stacks in use small
+          std::erase_if(spawned, [](const Fiber<void>& f) { return f.ready(); });
+        }
+      }
+    });
+    while (!spawning.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::microseconds(rep % 7 * 30));
+    rt->shutdown();
+    spawner.join();
+    for (auto& f : spawned) {
+      if (!f.join_for(absl::Milliseconds(100))) ++stranded;
+    }
+    if (stranded != 0) {
+      ADD_FAILURE() << "repetition " << rep << ": " << stranded << " of " << spawned.size()
+                    << " fibers spawned without UsageError never ran";
+      // The handles may only be dropped now; the runtime must go first so
+      // that they are orphaned rather than joined.
+    }
+    rt.reset();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, StressTest, test::WorkerCounts(), test::WorkerCountName);
+
+TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
+  // One fiber spawns CPU-bound fibers that never suspend; only stealing can
+  // put the second worker to use.
+  constexpr int kFibers = 64;
+  Runtime rt({.workers = 2});
+  std::vector<int> ran_on = rt.spawn([] {
+                              std::vector<Fiber<int>> fs;
+                              for (int i = 0; i < kFibers; ++i) {
+                                fs.push_back(spawn([] {
+                                  int w = current().worker;
+                                  auto start = std::chrono::steady_clock::now();
+                                  while (std::chrono::steady_clock::now() - start <
+                                         std::chrono::milliseconds(2)) {
+                                  }
+                                  return w;
+                                }));
+                              }
+                              std::vector<int> ws;
+                              for (auto& f : fs) ws.push_back(f.get());
+                              return ws;
+                            })
+                                .get();
+  std::set<int> workers(ran_on.begin(), ran_on.end());
+  EXPECT_EQ(workers, (std::set<int>{0, 1}));
+  uint64_t steals = 0;
+  for (const WorkerStats& w : rt.stats().workers) steals += w.steals;
+  EXPECT_GT(steals, 0u);
+}
+
+}  // namespace
+}  // namespace weft

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Debian packages weft needs to build, test and benchmark, if any
+# are missing. Idempotent: when everything is there it changes nothing and
+# needs no network.
+#
+# usage: tools/setup.sh
+#   Runs as root, or through sudo when not root. Without either, prints the
+#   apt-get command to run and exits 1. Needs no terminal
+#   (DEBIAN_FRONTEND=noninteractive).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-context-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+if ! command -v dpkg >/dev/null 2>&1; then
+  echo "setup: dpkg not found; weft's setup script supports Debian/Ubuntu only." >&2
+  echo "setup: install these (or your distribution's equivalents): ${packages[*]}" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  # dpkg -s also succeeds for removed-but-configured packages: check the status.
+  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: missing: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=(env DEBIAN_FRONTEND=noninteractive)
+elif command -v sudo >/dev/null 2>&1; then
+  # Without a terminal sudo cannot ask for a password: fail rather than hang.
+  if [ -t 0 ]; then as_root=(sudo); else as_root=(sudo -n); fi
+  as_root+=(env DEBIAN_FRONTEND=noninteractive)
+else
+  echo "setup: not root and no sudo; as root, run:" >&2
+  echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+"${as_root[@]}" apt-get update
+"${as_root[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+echo "setup: installed ${missing[*]}"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Builds weft and runs its tests, the way CI does (.ci/run calls this).
+#
+# usage: tools/test.sh [--quick]
+#   1. tools/setup.sh (installs missing Debian packages)
+#   2. `release` preset: build, then the whole ctest suite
+#   3. `tsan` preset: build, then the tests labelled `stress` or `core` under
+#      ThreadSanitizer (skipped with --quick)
+# Runs every step it can, prints a summary, and exits non-zero if any step
+# failed. Takes a few minutes on 2 cores (the tsan build is most of it).
+#
+# Environment: JOBS (build parallelism, default nproc), TEST_JOBS (ctest
+# parallelism, default 2), TSAN_LABELS (ctest -L regex, default 'stress|core').
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+jobs="${JOBS:-$(nproc)}"
+test_jobs="${TEST_JOBS:-2}"
+tsan_labels="${TSAN_LABELS:-stress|core}"
+# Sanitizer reports fail the run at the first error; leaks fail ASan runs.
+export TSAN_OPTIONS="halt_on_error=1${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
+export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+
+summary=()
+failed=0
+start_all=$SECONDS
+
+# step NAME COMMAND... — runs COMMAND, records pass/fail and time.
+step() {
+  local name="$1"; shift
+  local t0=$SECONDS rc=0
+  echo
+  echo "==== test.sh: $name: $*"
+  "$@" || rc=$?
+  local dt=$((SECONDS - t0))
+  if [ "$rc" -eq 0 ]; then
+    summary+=("PASS  $name (${dt}s)")
+  else
+    summary+=("FAIL  $name (exit $rc, ${dt}s)")
+    failed=1
+  fi
+  return "$rc"
+}
+skip() {
+  summary+=("SKIP  $1 ($2)")
+}
+
+# preset NAME [CTEST_ARGS...] — configure, build, then ctest with that preset.
+preset() {
+  local name="$1"; shift
+  if step "$name: configure" cmake --preset "$name" &&
+     step "$name: build" cmake --build --preset "$name" -j "$jobs"; then
+    step "$name: ctest${*:+ $*}" ctest --preset "$name" --output-on-failure -j "$test_jobs" "$@"
+  else
+    skip "$name: ctest" "build failed"
+  fi
+}
+
+if step "setup" bash tools/setup.sh; then
+  preset release
+  if [ "$quick" -eq 1 ]; then
+    skip "tsan" "--quick"
+  else
+    preset tsan -L "$tsan_labels"
+  fi
+else
+  skip "everything else" "setup failed"
+fi
+
+echo
+echo "==== test.sh summary ($((SECONDS - start_all))s)"
+printf '  %s\n' "${summary[@]}"
+if [ "$failed" -ne 0 ]; then
+  echo "test.sh: FAILED"
+  exit 1
+fi
+echo "test.sh: all passed"
