@@ -32,6 +32,14 @@
 namespace weft::internal {
 namespace {
 
+// Builds a FiberControl over a fresh slot's header, keeping what the pool set.
+void init_fiber_slot(SlotHeader* h) {
+  bool canary = h->has_canary;
+  auto* f = new (h) FiberControl;
+  f->has_canary = canary;
+  f->constructed = true;
+}
+
 char* align_down(char* p, std::size_t a) {
   return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t{a} - 1));
 }
@@ -39,7 +47,7 @@ char* align_down(char* p, std::size_t a) {
 }  // namespace
 
 RuntimeCore::RuntimeCore(const CoreOptions& options)
-    : pool_(options.stack_size, kControlBytes), parker_(options.workers) {
+    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), parker_(options.workers) {
   register_overflow_pool(&pool_);
   workers_.reserve(options.workers);
   for (int i = 0; i < options.workers; ++i) {
@@ -78,28 +86,26 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
     // Either we see stopping_ and back off, or shutdown sees our fiber and
     // waits for it, never a fiber stranded in a stopped runtime's Injector.
     external_spawned_.fetch_add(1, std::memory_order_seq_cst);
+    // Keeps shutdown from freeing the runtime until start() has returned.
+    external_busy_.fetch_add(1, std::memory_order_seq_cst);
     if (stopping_.load(std::memory_order_seq_cst)) {
       external_spawned_.fetch_sub(1, std::memory_order_relaxed);
+      external_busy_.fetch_sub(1, std::memory_order_release);
       throw UsageError("weft: spawn on a Runtime that is shutting down");
     }
   }
   if (task_bytes + kControlBytes > stack_size() / 4) {
-    if (!local) external_spawned_.fetch_sub(1, std::memory_order_relaxed);
+    if (!local) {
+      external_spawned_.fetch_sub(1, std::memory_order_relaxed);
+      external_busy_.fetch_sub(1, std::memory_order_release);
+    }
     throw UsageError(absl::StrCat("weft: the fiber's closure (", task_bytes,
                                   " bytes) is too large for its stack (", stack_size(),
                                   " bytes); capture large data by pointer or raise "
                                   "RuntimeOptions::stack_size"));
   }
   SlotHeader* h = local ? w->stacks().take() : pool_.take_shared();
-  FiberControl* f;
-  if (!h->constructed) {
-    bool canary = h->has_canary;
-    f = new (h) FiberControl;
-    f->has_canary = canary;
-    f->constructed = true;
-  } else {
-    f = static_cast<FiberControl*>(h);
-  }
+  auto* f = static_cast<FiberControl*>(h);  // built by init_fiber_slot
   f->runtime = this;
   f->id = local ? w->next_fiber_id() : reserve_ids(1);
   f->invoke = nullptr;
@@ -121,10 +127,10 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
 
 void RuntimeCore::abandon(FiberControl* f) {
   Worker* w = Worker::current();
-  if (w == nullptr || w->runtime() != this) {
-    external_spawned_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  bool external = w == nullptr || w->runtime() != this;
+  if (external) external_spawned_.fetch_sub(1, std::memory_order_relaxed);
   release_slot(f);
+  if (external) external_busy_.fetch_sub(1, std::memory_order_release);
 }
 
 void RuntimeCore::start(FiberControl* f) {
@@ -137,6 +143,8 @@ void RuntimeCore::start(FiberControl* f) {
     // Counted in allocate().
     injector_.push(f);
     parker_.notify_global();
+    // Release: our last touch of the runtime; pairs with shutdown's acquire.
+    external_busy_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -251,7 +259,7 @@ void RuntimeCore::shutdown() {
   auto last_scan = std::chrono::steady_clock::now();
   kill_all_live();
   auto pause = std::chrono::microseconds(50);
-  while (live_fibers() != 0) {
+  while (live_fibers() != 0 || external_busy_.load(std::memory_order_acquire) != 0) {
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(20000));
     auto now = std::chrono::steady_clock::now();

@@ -25,10 +25,12 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 
 }  // namespace
 
-StackPool::StackPool(std::size_t stack_size, std::size_t control_bytes)
+StackPool::StackPool(std::size_t stack_size, std::size_t control_bytes,
+                     void (*init_slot)(SlotHeader*))
     : stack_size_(round_up(stack_size, kPage)),
       control_bytes_(control_bytes),
       stride_(kPage + round_up(stack_size, kPage)),
+      init_slot_(init_slot),
       slab_table_(new Slab[kMaxSlabs]) {}
 
 StackPool::~StackPool() {
@@ -94,6 +96,7 @@ SlotHeader* StackPool::take_fresh(Chunk* c) {
   bool canary = install_guard(top - stride_);
   auto* h = new (top - control_bytes_) SlotHeader;
   h->has_canary = canary;
+  if (init_slot_ != nullptr) init_slot_(h);
   // Publishes the constructed header to for_each_slot (acquire load there).
   c->used.store(i + 1, std::memory_order_release);
   slots_carved_.fetch_add(1, std::memory_order_relaxed);

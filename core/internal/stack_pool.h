@@ -56,7 +56,10 @@ class StackPool {
  public:
   // `stack_size`: usable bytes per stack (rounded up to pages);
   // `control_bytes`: bytes reserved at the top for the control block.
-  StackPool(std::size_t stack_size, std::size_t control_bytes);
+  // `init_slot` builds the control block of a fresh slot (given its header,
+  // already constructed) before the slot is visible to for_each_slot.
+  StackPool(std::size_t stack_size, std::size_t control_bytes,
+            void (*init_slot)(SlotHeader*) = nullptr);
   ~StackPool();
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
@@ -118,6 +121,7 @@ class StackPool {
   const std::size_t stack_size_;
   const std::size_t control_bytes_;
   const std::size_t stride_;  // guard + stack
+  void (*const init_slot_)(SlotHeader*);
   std::mutex mu_;
   std::vector<Slab> slabs_ ABSL_GUARDED_BY(mu_);
   std::vector<Chunk*> chunks_ ABSL_GUARDED_BY(mu_);

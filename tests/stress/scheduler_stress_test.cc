@@ -219,6 +219,20 @@ TEST_P(StressTest, WakeUpsFromAnotherRuntime) {
   EXPECT_EQ(sum, int64_t{kRounds} * (kRounds - 1) / 2);
 }
 
+TEST_P(StressTest, RuntimeMayBeDestroyedRightAfterAForeignWake) {
+  // A fiber of `other` finishing wakes a joiner of a short-lived runtime; the
+  // joiner returns at once and its runtime is destroyed. The waking thread
+  // must be done with that runtime (its injector, its parker) by then.
+  const int kRounds = static_cast<int>(Scaled(500));
+  Runtime other({.workers = 2});
+  int sum = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    Runtime rt(options());
+    sum += rt.spawn([&other, i] { return other.spawn([i] { return i % 2; }).get(); }).get();
+  }
+  EXPECT_EQ(sum, kRounds / 2);
+}
+
 TEST_P(StressTest, JoinForRacesWithTheFinish) {
   // Timeouts that expire just as the target finishes: the joiner must take
   // its record back or wait for the target to be done with it, from a fiber
