@@ -10,7 +10,9 @@
 # failed. Takes a few minutes on 2 cores (the tsan build is most of it).
 #
 # Environment: JOBS (build parallelism, default nproc), TEST_JOBS (ctest
-# parallelism, default 2), TSAN_LABELS (ctest -L regex, default 'stress|core').
+# parallelism, default 2), TSAN_LABELS (ctest -L regex, default 'stress|core'),
+# RELEASE_TEST_BUDGET / TSAN_TEST_BUDGET (seconds each ctest run may take in
+# all, default 240 / 360: a hung test fails as Timeout instead of stalling CI).
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +30,8 @@ done
 jobs="${JOBS:-$(nproc)}"
 test_jobs="${TEST_JOBS:-2}"
 tsan_labels="${TSAN_LABELS:-stress|core}"
+release_budget="${RELEASE_TEST_BUDGET:-240}"
+tsan_budget="${TSAN_TEST_BUDGET:-360}"
 # KNOWN OPEN RACE (issue 2 note): TSan reports Parker::wake_one touching a
 # runtime being destroyed in runtime_test and scheduler_stress_test; they run
 # in the release suite, and are excluded here until fixed.
@@ -60,23 +64,26 @@ skip() {
   summary+=("SKIP  $1 ($2)")
 }
 
-# preset NAME [CTEST_ARGS...] — configure, build, then ctest with that preset.
+# preset NAME BUDGET [CTEST_ARGS...] — configure, build, then ctest with that
+# preset; every test still running BUDGET seconds after ctest starts is stopped
+# and fails as Timeout (ctest --stop-time; its own TIMEOUT still applies).
 preset() {
-  local name="$1"; shift
+  local name="$1" budget="$2"; shift 2
   if step "$name: configure" cmake --preset "$name" &&
      step "$name: build" cmake --build --preset "$name" -j "$jobs"; then
-    step "$name: ctest${*:+ $*}" ctest --preset "$name" --output-on-failure -j "$test_jobs" "$@"
+    step "$name: ctest${*:+ $*}" ctest --preset "$name" --output-on-failure -j "$test_jobs" \
+      --stop-time "$(date -d "+${budget} seconds" +%H:%M:%S)" "$@"
   else
     skip "$name: ctest" "build failed"
   fi
 }
 
 if step "setup" bash tools/setup.sh; then
-  preset release
+  preset release "$release_budget"
   if [ "$quick" -eq 1 ]; then
     skip "tsan" "--quick"
   else
-    preset tsan -L "$tsan_labels" -E "$tsan_exclude"
+    preset tsan "$tsan_budget" -L "$tsan_labels" -E "$tsan_exclude"
   fi
 else
   skip "everything else" "setup failed"
