@@ -24,6 +24,56 @@ struct __cxa_eh_globals;
 extern "C" __cxa_eh_globals* __cxa_get_globals() noexcept;
 }  // namespace __cxxabiv1
 
+#if defined(__x86_64__) && defined(__linux__)
+// weft_jump_fcontext: Boost.Context's x86-64 SysV jump_fcontext, register for
+// register and frame for frame (the same 0x38-byte layout, so contexts made
+// by make_fcontext work unchanged), except that it returns with `ret` where
+// Boost's ends with `jmp *%r8`. The jmp leaves the return address pushed by
+// the `call` on the CPU's return-stack buffer, so every `ret` that follows a
+// switch is predicted against the wrong entry: on this machine that turned a
+// 5 ns switch into a 38 ns yield. With `ret`, the buffer stays balanced and a
+// fiber resumed at the same call site as the one suspending (the scheduler's
+// usual case) has all its returns predicted.
+extern "C" boost::context::detail::transfer_t weft_jump_fcontext(void* to, void* data);
+asm(R"(
+  .text
+  .globl weft_jump_fcontext
+  .hidden weft_jump_fcontext
+  .type weft_jump_fcontext,@function
+  .align 16
+weft_jump_fcontext:
+  leaq -0x38(%rsp), %rsp
+  stmxcsr (%rsp)
+  fnstcw 0x4(%rsp)
+  movq %r12, 0x8(%rsp)
+  movq %r13, 0x10(%rsp)
+  movq %r14, 0x18(%rsp)
+  movq %r15, 0x20(%rsp)
+  movq %rbx, 0x28(%rsp)
+  movq %rbp, 0x30(%rsp)
+  movq %rsp, %rax
+  movq %rdi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 0x4(%rsp)
+  movq 0x8(%rsp), %r12
+  movq 0x10(%rsp), %r13
+  movq 0x18(%rsp), %r14
+  movq 0x20(%rsp), %r15
+  movq 0x28(%rsp), %rbx
+  movq 0x30(%rsp), %rbp
+  leaq 0x38(%rsp), %rsp
+  movq %rsi, %rdx
+  movq %rax, %rdi
+  ret
+  .size weft_jump_fcontext,.-weft_jump_fcontext
+  .section .note.GNU-stack,"",%progbits
+  .text
+)");
+#define WEFT_JUMP weft_jump_fcontext
+#else
+#define WEFT_JUMP boost::context::detail::jump_fcontext
+#endif
+
 namespace weft::internal {
 namespace fc = boost::context::detail;
 
@@ -137,7 +187,7 @@ void Context::jump(Context* from, Context* to, Handover* h, bool from_dies) {
 #if defined(WEFT_TSAN)
   __tsan_switch_to_fiber(to->tsan_fiber_, 0);
 #endif
-  fc::transfer_t t = fc::jump_fcontext(to->fctx_, h);
+  fc::transfer_t t = WEFT_JUMP(to->fctx_, h);
   ContextAccess::finish(from, t);
 }
 

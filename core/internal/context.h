@@ -59,7 +59,8 @@ class Context {
   // context being reused for a new stack).
   void set_stack(void* stack_lo, void* stack_hi);
 
-  // Drops the sanitizer state of a dead context. Idempotent.
+  // Drops the sanitizer state of a dead context (never the running one).
+  // Idempotent; make() creates it again.
   void release();
 
  private:

@@ -133,6 +133,9 @@ void on_finished(Handover* h) {
   RuntimeCore* rt = f->runtime;
   Worker* w = Worker::current();
   WorkerCounters::bump(w->counters().finished);
+  // TSan models each context as a thread and allows only ~8k at once: give
+  // the dead fiber's back now, not when the slot is reused.
+  f->ctx.release();
   f->state.store(SlotState::kZombie, std::memory_order_relaxed);
   // acq_rel: release publishes the result to the joiner; acquire sees its
   // record. Unless the handle is gone, the slot is the handle's from here on:

@@ -191,8 +191,16 @@ void RuntimeCore::wake(FiberControl* f) {
   if (w != nullptr && w->runtime() == this) {
     w->schedule_woken(f);
   } else {
+    // A waker from outside (a plain thread, or another runtime's worker)
+    // keeps this runtime alive until it is done: the woken fiber may finish
+    // and the runtime be destroyed while we are still in notify_global().
+    // Counted before the push, so a shutdown that sees the fiber finished
+    // also sees us (push/pop order the two).
+    external_busy_.fetch_add(1, std::memory_order_relaxed);
     injector_.push(f);
     parker_.notify_global();
+    // Release: pairs with the acquire load in shutdown().
+    external_busy_.fetch_sub(1, std::memory_order_release);
   }
 }
 

@@ -87,7 +87,8 @@ class RuntimeCore {
   std::atomic<uint64_t> next_id_{1};
   // Spawns made from outside any worker; finishes are counted per worker.
   std::atomic<uint64_t> external_spawned_{0};
-  // Spawns from outside between allocate() and the end of start().
+  // Outside threads still inside this runtime's code: spawns between
+  // allocate() and the end of start(), and wake() from outside.
   std::atomic<uint64_t> external_busy_{0};
 };
 
