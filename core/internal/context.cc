@@ -32,8 +32,13 @@ extern "C" __cxa_eh_globals* __cxa_get_globals() noexcept;
 // the `call` on the CPU's return-stack buffer, so every `ret` that follows a
 // switch is predicted against the wrong entry: on this machine that turned a
 // 5 ns switch into a 38 ns yield. With `ret`, the buffer stays balanced and a
-// fiber resumed at the same call site as the one suspending (the scheduler's
-// usual case) has all its returns predicted.
+// fiber resumed at the same call site as the one suspending has all its
+// returns predicted. Measured both ways (weft_bench, medians of 3): `ret`
+// everywhere gave yield 13 ns but spawn+join 91 ns and skynet 83 ms, against
+// 38 ns / 56 ns / 68 ms with Boost's jmp (where the call sites differ, the
+// indirect-branch predictor does better). So Context::jump takes `balanced`:
+// the yield path, whose switches pair up call sites, uses the `ret` form;
+// everything else Boost's (12 ns / 62 ns / 67 ms).
 extern "C" boost::context::detail::transfer_t weft_jump_fcontext(void* to, void* data);
 asm(R"(
   .text
@@ -171,7 +176,7 @@ void Context::release() {
   owns_tsan_fiber_ = false;
 }
 
-void Context::jump(Context* from, Context* to, Handover* h, bool from_dies) {
+void Context::jump(Context* from, Context* to, Handover* h, bool from_dies, bool balanced) {
   h->from = from;
   h->to = to;
   // Swap the thread's C++ exception state: save ours, install `to`'s.
@@ -187,7 +192,7 @@ void Context::jump(Context* from, Context* to, Handover* h, bool from_dies) {
 #if defined(WEFT_TSAN)
   __tsan_switch_to_fiber(to->tsan_fiber_, 0);
 #endif
-  fc::transfer_t t = WEFT_JUMP(to->fctx_, h);
+  fc::transfer_t t = balanced ? WEFT_JUMP(to->fctx_, h) : fc::jump_fcontext(to->fctx_, h);
   ContextAccess::finish(from, t);
 }
 

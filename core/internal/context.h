@@ -52,8 +52,11 @@ class Context {
   // Suspends `from` (the running context) and resumes `to`, handing over `h`.
   // Returns when some context jumps back to `from`; by then that context's
   // Handover has been processed. `from_dies` tells ASan to drop `from`'s fake
-  // stack: pass true only when `from` will never be resumed.
-  static void jump(Context* from, Context* to, Handover* h, bool from_dies = false);
+  // stack: pass true only when `from` will never be resumed. `balanced`
+  // selects the ret-based switch (see context.cc): a win when `to` was
+  // suspended from the same call path, a loss otherwise.
+  static void jump(Context* from, Context* to, Handover* h, bool from_dies = false,
+                   bool balanced = false);
 
   // Tells the sanitizers the stack bounds of this context have changed (a fiber
   // context being reused for a new stack).

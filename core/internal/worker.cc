@@ -98,7 +98,7 @@ void Worker::loop() {
   }
 }
 
-void Worker::switch_to(FiberControl* next, Handover* h, bool dies) {
+void Worker::switch_to(FiberControl* next, Handover* h, bool dies, bool balanced) {
   Context* from = current_ != nullptr ? &current_->ctx : &sched_ctx_;
   Context* to = &sched_ctx_;
   if (next != nullptr) {
@@ -107,7 +107,7 @@ void Worker::switch_to(FiberControl* next, Handover* h, bool dies) {
     to = &next->ctx;
   }
   current_ = next;
-  Context::jump(from, to, h, dies);
+  Context::jump(from, to, h, dies, balanced);
 }
 
 void Worker::suspend(Handover* h) { switch_to(pick_local(), h, false); }
@@ -123,7 +123,7 @@ void Worker::yield_current() {
   Handover h;
   h.action = &Worker::on_yielded;
   h.arg = current_;
-  switch_to(next, &h, false);
+  switch_to(next, &h, false, /*balanced=*/true);
 }
 
 void Worker::on_yielded(Handover* h) {

@@ -104,7 +104,7 @@ class Worker {
   FiberControl* pop_yielded();
   void append_yielded(FiberControl* f);
   static void on_yielded(Handover* h);
-  void switch_to(FiberControl* next, Handover* h, bool dies);
+  void switch_to(FiberControl* next, Handover* h, bool dies, bool balanced = false);
   uint32_t next_random();
 
   RuntimeCore* const rt_;
