@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "weft/core/internal/fiber_control.h"
 
 namespace weft::internal {
@@ -21,7 +22,7 @@ class Injector {
   // Appends the chain head..tail (linked through next_ready) of `n` fibers.
   void push_batch(FiberControl* head, FiberControl* tail, std::size_t n) {
     tail->next_ready = nullptr;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (tail_ == nullptr) {
       head_ = head;
     } else {
@@ -36,7 +37,7 @@ class Injector {
   // Pops the oldest fiber, or null.
   FiberControl* pop() {
     if (empty()) return nullptr;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     FiberControl* f = head_;
     if (f == nullptr) return nullptr;
     head_ = f->next_ready;
@@ -53,7 +54,7 @@ class Injector {
   std::size_t size_hint() const { return len_.load(std::memory_order_relaxed); }
 
  private:
-  std::mutex mu_;
+  absl::Mutex mu_;
   FiberControl* head_ ABSL_GUARDED_BY(mu_) = nullptr;
   FiberControl* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::atomic<std::size_t> len_{0};  // written under mu_, read anywhere

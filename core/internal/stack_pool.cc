@@ -34,7 +34,7 @@ StackPool::StackPool(std::size_t stack_size, std::size_t control_bytes,
       slab_table_(new Slab[kMaxSlabs]) {}
 
 StackPool::~StackPool() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const Slab& s : slabs_) munmap(s.base, s.bytes);
   for (Chunk* c : chunks_) delete c;
   delete[] slab_table_;
@@ -60,7 +60,7 @@ bool StackPool::install_guard(char* guard) {
 }
 
 StackPool::Chunk* StackPool::new_chunk() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (slab_cursor_ == slab_end_) {
     std::size_t bytes = stride_ * kSlabSlots;
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -104,44 +104,39 @@ SlotHeader* StackPool::take_fresh(Chunk* c) {
 }
 
 void StackPool::leak_slabs() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   slabs_.clear();
 }
 
 SlotHeader* StackPool::take_shared() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (shared_free_ != nullptr) {
-    SlotHeader* h = shared_free_;
-    shared_free_ = h->next_free;
-    --shared_count_;
-    return h;
-  }
   for (;;) {
-    if (shared_chunk_ != nullptr) {
-      if (SlotHeader* h = take_fresh(shared_chunk_)) return h;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shared_free_ != nullptr) {
+        SlotHeader* h = shared_free_;
+        shared_free_ = h->next_free;
+        --shared_count_;
+        return h;
+      }
+      if (shared_chunk_ != nullptr) {
+        if (SlotHeader* h = take_fresh(shared_chunk_)) return h;
+      }
     }
-    mu_.unlock();
-    Chunk* c = nullptr;
-    try {
-      c = new_chunk();
-    } catch (...) {
-      mu_.lock();
-      throw;
-    }
-    mu_.lock();
-    shared_chunk_ = c;
+    Chunk* c = new_chunk();  // takes mu_ itself
+    absl::MutexLock lock(&mu_);
+    shared_chunk_ = c;  // a chunk another thread installed meanwhile is simply abandoned
   }
 }
 
 void StackPool::give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   tail->next_free = shared_free_;
   shared_free_ = head;
   shared_count_ += n;
 }
 
 std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::size_t n = 0;
   SlotHeader* first = shared_free_;
   SlotHeader* last = nullptr;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace weft::internal {
 
@@ -122,7 +123,7 @@ class StackPool {
   const std::size_t control_bytes_;
   const std::size_t stride_;  // guard + stack
   void (*const init_slot_)(SlotHeader*);
-  std::mutex mu_;
+  absl::Mutex mu_;
   std::vector<Slab> slabs_ ABSL_GUARDED_BY(mu_);
   std::vector<Chunk*> chunks_ ABSL_GUARDED_BY(mu_);
   char* slab_cursor_ ABSL_GUARDED_BY(mu_) = nullptr;  // next unchunked slot base
@@ -163,7 +164,7 @@ template <typename Fn>
 void StackPool::for_each_slot(Fn fn) {
   std::vector<Chunk*> chunks;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     chunks = chunks_;
   }
   for (Chunk* c : chunks) {
