@@ -12,7 +12,7 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "weft/core/internal/lock.h"
 #include "weft/core/internal/fiber_control.h"
 
 namespace weft::internal {
@@ -22,7 +22,7 @@ class Injector {
   // Appends the chain head..tail (linked through next_ready) of `n` fibers.
   void push_batch(FiberControl* head, FiberControl* tail, std::size_t n) {
     tail->next_ready = nullptr;
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     if (tail_ == nullptr) {
       head_ = head;
     } else {
@@ -37,7 +37,7 @@ class Injector {
   // Pops the oldest fiber, or null.
   FiberControl* pop() {
     if (empty()) return nullptr;
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     FiberControl* f = head_;
     if (f == nullptr) return nullptr;
     head_ = f->next_ready;
@@ -54,7 +54,7 @@ class Injector {
   std::size_t size_hint() const { return len_.load(std::memory_order_relaxed); }
 
  private:
-  absl::Mutex mu_;
+  Lock mu_;
   FiberControl* head_ ABSL_GUARDED_BY(mu_) = nullptr;
   FiberControl* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::atomic<std::size_t> len_{0};  // written under mu_, read anywhere

@@ -97,7 +97,7 @@ void Parker::notify_global() {
 void Parker::wake_one() {
   int w;
   {
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     if (sleepers_.empty()) return;
     w = sleepers_.back();
     sleepers_.pop_back();
@@ -111,7 +111,7 @@ void Parker::wake_one() {
 void Parker::wake_all() {
   std::vector<int> all;
   {
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     all.swap(sleepers_);
     sleeping_.store(0, std::memory_order_relaxed);
   }
@@ -123,7 +123,7 @@ void Parker::wake_all() {
 
 void Parker::prepare_park(int w) {
   {
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     slots_[w].word.store(1, std::memory_order_relaxed);  // read by us, under mu_ by wakers
     sleepers_.push_back(w);
     // Seq-cst: our half of the Dekker pair with notify_global.
@@ -134,7 +134,7 @@ void Parker::prepare_park(int w) {
 }
 
 void Parker::cancel_park(int w) {
-  absl::MutexLock lock(&mu_);
+  LockGuard lock(mu_);
   auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
   if (it != sleepers_.end()) {
     sleepers_.erase(it);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "weft/core/internal/lock.h"
 
 namespace weft::internal {
 
@@ -58,7 +58,7 @@ class Parker {
   // Counters read on every local push: keep them on their own line.
   alignas(64) std::atomic<uint32_t> searching_{0};
   std::atomic<uint32_t> sleeping_{0};
-  alignas(64) absl::Mutex mu_;
+  alignas(64) Lock mu_;
   std::vector<int> sleepers_ ABSL_GUARDED_BY(mu_);  // LIFO: the warmest first
   std::unique_ptr<Slot[]> slots_;
 };

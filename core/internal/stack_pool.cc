@@ -34,7 +34,7 @@ StackPool::StackPool(std::size_t stack_size, std::size_t control_bytes,
       slab_table_(new Slab[kMaxSlabs]) {}
 
 StackPool::~StackPool() {
-  absl::MutexLock lock(&mu_);
+  LockGuard lock(mu_);
   for (const Slab& s : slabs_) munmap(s.base, s.bytes);
   for (Chunk* c : chunks_) delete c;
   delete[] slab_table_;
@@ -60,7 +60,7 @@ bool StackPool::install_guard(char* guard) {
 }
 
 StackPool::Chunk* StackPool::new_chunk() {
-  absl::MutexLock lock(&mu_);
+  LockGuard lock(mu_);
   if (slab_cursor_ == slab_end_) {
     std::size_t bytes = stride_ * kSlabSlots;
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -104,14 +104,14 @@ SlotHeader* StackPool::take_fresh(Chunk* c) {
 }
 
 void StackPool::leak_slabs() {
-  absl::MutexLock lock(&mu_);
+  LockGuard lock(mu_);
   slabs_.clear();
 }
 
 SlotHeader* StackPool::take_shared() {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      LockGuard lock(mu_);
       if (shared_free_ != nullptr) {
         SlotHeader* h = shared_free_;
         shared_free_ = h->next_free;
@@ -123,20 +123,20 @@ SlotHeader* StackPool::take_shared() {
       }
     }
     Chunk* c = new_chunk();  // takes mu_ itself
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     shared_chunk_ = c;  // a chunk another thread installed meanwhile is simply abandoned
   }
 }
 
 void StackPool::give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n) {
-  absl::MutexLock lock(&mu_);
+  LockGuard lock(mu_);
   tail->next_free = shared_free_;
   shared_free_ = head;
   shared_count_ += n;
 }
 
 std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
-  absl::MutexLock lock(&mu_);
+  LockGuard lock(mu_);
   std::size_t n = 0;
   SlotHeader* first = shared_free_;
   SlotHeader* last = nullptr;

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "weft/core/internal/lock.h"
 
 namespace weft::internal {
 
@@ -123,7 +123,7 @@ class StackPool {
   const std::size_t control_bytes_;
   const std::size_t stride_;  // guard + stack
   void (*const init_slot_)(SlotHeader*);
-  absl::Mutex mu_;
+  Lock mu_;
   std::vector<Slab> slabs_ ABSL_GUARDED_BY(mu_);
   std::vector<Chunk*> chunks_ ABSL_GUARDED_BY(mu_);
   char* slab_cursor_ ABSL_GUARDED_BY(mu_) = nullptr;  // next unchunked slot base
@@ -164,7 +164,7 @@ template <typename Fn>
 void StackPool::for_each_slot(Fn fn) {
   std::vector<Chunk*> chunks;
   {
-    absl::MutexLock lock(&mu_);
+    LockGuard lock(mu_);
     chunks = chunks_;
   }
   for (Chunk* c : chunks) {
