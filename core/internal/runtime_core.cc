@@ -37,7 +37,6 @@ void init_fiber_slot(SlotHeader* h) {
   bool canary = h->has_canary;
   auto* f = new (h) FiberControl;
   f->has_canary = canary;
-  f->constructed = true;
 }
 
 char* align_down(char* p, std::size_t a) {

@@ -47,7 +47,6 @@ struct SlotHeader {
   // killing re-validates through the fiber's own atomics.
   std::atomic<SlotState> state{SlotState::kFree};
   bool has_canary = false;  // no guard page: a canary word guards the bottom
-  bool constructed = false;  // a FiberControl has been built here before
 };
 
 enum class GuardMode { kMadvise, kMprotect, kCanary };
