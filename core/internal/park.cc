@@ -24,6 +24,7 @@ namespace {
 struct ParkArgs {
   FiberControl* self;
   uint64_t token;
+  int64_t deadline_ns;
   PublishFn publish;
   void* arg;
 };
@@ -32,6 +33,12 @@ void on_parked(Handover* h) {
   // Copy first: once the fiber is published, its stack (and *h) may be gone.
   ParkArgs a = *static_cast<ParkArgs*>(h->arg);
   FiberControl* self = a.self;
+  // The timer goes in only now, after the switch: added before it, a timer
+  // already due could fire while the fiber was still picking its successor
+  // (pick_local fires due timers), find it not parked yet, and be dropped,
+  // leaving the fiber asleep forever. Timers fire on this thread only, so
+  // none can fire before this Handover has published the token below.
+  if (a.deadline_ns != INT64_MAX) Worker::current()->add_timer(a.deadline_ns, self, a.token);
   // Relaxed: until the token is stored below, only this thread touches epoch
   // except wakers spinning on it, who wait for the release store.
   self->epoch.store(a.token + 2, std::memory_order_relaxed);
@@ -180,8 +187,7 @@ void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   // Relaxed: between waits only this fiber writes its epoch.
   uint64_t e = self->epoch.load(std::memory_order_relaxed);
   uint64_t token = (e & ~(kEpochStep - 1)) + 1;
-  if (deadline_ns != INT64_MAX) w->add_timer(deadline_ns, self, token);
-  ParkArgs args{self, token, publish, arg};
+  ParkArgs args{self, token, deadline_ns, publish, arg};
   Handover h;
   h.action = &on_parked;
   h.arg = &args;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -115,6 +116,24 @@ TEST_P(ThisFiberTest, SleepForSleepsAtLeastTheDuration) {
       sleep_for(absl::Milliseconds(ms));
       EXPECT_GE(MillisSince(start), ms);
     }
+  });
+}
+
+TEST_P(ThisFiberTest, VeryShortSleepsAlwaysWake) {
+  // Sleeps of a few hundred nanoseconds expire while the fiber is still
+  // switching out; their timer must still wake it.
+  const int kSleeps = static_cast<int>(test::Scaled(20000));
+  Run([kSleeps] {
+    std::atomic<int> done{0};
+    auto sleeper = spawn([&done, kSleeps] {
+      std::mt19937 rng(11);
+      for (int i = 0; i < kSleeps; ++i) {
+        sleep_for(absl::Nanoseconds(rng() % 2000));
+        done.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+    EXPECT_TRUE(sleeper.join_for(absl::Seconds(5)))
+        << "sleep " << done.load() + 1 << " of " << kSleeps << " never woke up";
   });
 }
 

@@ -1,7 +1,8 @@
 // Scheduler stress: many fibers, many wake-ups, idle workers, shutdown under
 // load. Each test takes at most a few seconds in Release; counts shrink under
-// the sanitizers (test::Scaled), the large ones by 40: ThreadSanitizer counts
-// every fiber stack ever carved as a thread, and dies past 8128 of them.
+// the sanitizers (test::Scaled), those that set how many fibers are alive at
+// once by up to 100: ThreadSanitizer counts every fiber stack this process
+// ever carved as a thread, and dies past 8128 of them.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -73,7 +74,7 @@ TEST(SchedulerStressTest, MillionFibersSpawnedAndJoined) {
 class StressTest : public test::RuntimeTest {};
 
 TEST_P(StressTest, ManySleepersSleepAtLeastTheirDuration) {
-  const int kFibers = static_cast<int>(Scaled(10000, 40));
+  const int kFibers = static_cast<int>(Scaled(10000, 100));
   std::atomic<int> too_early{0};
   std::atomic<int> done{0};
   Run([&] {
@@ -143,7 +144,7 @@ TEST_P(StressTest, YieldPingPongTakesTurns) {
 TEST_P(StressTest, ChainOfJoinsUnwindsInOrder) {
   // Each fiber spawns the next and joins it: a 10,000-deep chain of parked
   // joiners, each woken by its child, wherever that child ran.
-  const int kDepth = static_cast<int>(Scaled(10000, 40));
+  const int kDepth = static_cast<int>(Scaled(10000, 100));
   struct Chain {
     static int Link(int left) {
       if (left == 0) return 0;
@@ -177,7 +178,7 @@ TEST_P(StressTest, OutsideSpawnsWakeIdleWorkers) {
 
 TEST_P(StressTest, OutsideSpawnsFromManyThreads) {
   const int kThreads = 4;
-  const int kPerThread = static_cast<int>(Scaled(2000, 40));
+  const int kPerThread = static_cast<int>(Scaled(2000, 100));
   Runtime rt(options());
   std::atomic<int> ran{0};
   std::vector<std::thread> threads;
@@ -223,7 +224,7 @@ TEST_P(StressTest, RuntimeMayBeDestroyedRightAfterAForeignWake) {
   // A fiber of `other` finishing wakes a joiner of a short-lived runtime; the
   // joiner returns at once and its runtime is destroyed. The waking thread
   // must be done with that runtime (its injector, its parker) by then.
-  const int kRounds = static_cast<int>(Scaled(500));
+  const int kRounds = static_cast<int>(Scaled(300));
   Runtime other({.workers = 2});
   int sum = 0;
   for (int i = 0; i < kRounds; ++i) {
@@ -269,11 +270,59 @@ TEST_P(StressTest, JoinForRacesWithTheFinish) {
   EXPECT_EQ(fiber_rounds.load(), kRounds);
 }
 
+TEST_P(StressTest, DroppingHandlesRacesWithTheFinish) {
+  // Whoever of the handle and the finishing fiber comes second frees the
+  // stack, exactly once. A stack freed twice would later be handed to two
+  // live fibers at once: check that live fibers never share a stack.
+  const int kRounds = static_cast<int>(Scaled(200000, 40));
+  Runtime rt(options());
+  std::atomic<int> finished{0};
+  rt.spawn([&] {
+      std::mt19937 rng(3);
+      for (int i = 0; i < kRounds; ++i) {
+        auto f = spawn([&finished, spin = rng() % 64] {
+          for (unsigned k = 0; k < spin; ++k) asm volatile("" ::: "memory");
+          finished.fetch_add(1, std::memory_order_relaxed);
+        });
+        if (i % 4 == 0) yield();
+        // f is dropped here: before, while or after the fiber finishes.
+      }
+    }).join();
+  auto start = std::chrono::steady_clock::now();
+  while (finished.load() != kRounds && MillisSince(start) < 30000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(finished.load(), kRounds);
+
+  const int kAlive = static_cast<int>(Scaled(2000, 100));
+  std::vector<uintptr_t> stacks = rt.spawn([kAlive] {
+                                      std::atomic<bool> go{false};
+                                      std::vector<Fiber<uintptr_t>> fs;
+                                      for (int i = 0; i < kAlive; ++i) {
+                                        fs.push_back(spawn([&go] {
+                                          int local = 0;
+                                          while (!go.load()) sleep_for(absl::Milliseconds(1));
+                                          return reinterpret_cast<uintptr_t>(&local);
+                                        }));
+                                      }
+                                      go = true;
+                                      std::vector<uintptr_t> out;
+                                      for (auto& f : fs) out.push_back(f.get());
+                                      return out;
+                                    })
+                                      .get();
+  std::sort(stacks.begin(), stacks.end());
+  for (std::size_t i = 1; i < stacks.size(); ++i) {
+    ASSERT_GE(stacks[i] - stacks[i - 1], 4096u) << "two live fibers ran on one stack";
+  }
+  EXPECT_EQ(rt.stats().live_fibers, 0u);
+}
+
 TEST_P(StressTest, ShutdownWithManySuspendedFibers) {
   // Fibers sleeping for an hour, parked forever, or blocked in join: the
   // runtime's destruction must kill them all promptly and run every
   // destructor.
-  const int kFibers = static_cast<int>(Scaled(10000, 40));
+  const int kFibers = static_cast<int>(Scaled(10000, 100));
   std::atomic<int64_t> destroyed{0};
   std::atomic<int> started{0};
   int64_t expected_destructors = 0;
@@ -344,7 +393,7 @@ TEST_P(StressTest, SpawnRacingWithShutdownEitherThrowsOrRuns) {
           return;
         }
         spawning = true;
-        if (spawned.size() >= 256) {  // keep the number of stacks in use small
+        if (spawned.size() >= static_cast<std::size_t>(Scaled(256, 8))) {  // few stacks in use
           std::erase_if(spawned, [](const Fiber<void>& f) { return f.ready(); });
         }
       }
