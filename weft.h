@@ -18,3 +18,8 @@
 #include "weft/core/runtime.h"
 #include "weft/core/spawn.h"
 #include "weft/core/this_fiber.h"
+#include "weft/sync/cond_var.h"
+#include "weft/sync/event.h"
+#include "weft/sync/mutex.h"
+#include "weft/sync/semaphore.h"
+#include "weft/sync/wait_group.h"

@@ -1,0 +1,39 @@
+#include "weft/sync/cond_var.h"
+
+#include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
+#include "weft/core/internal/park.h"
+
+namespace weft {
+
+bool CondVar::wait_ns(std::unique_lock<Mutex>& lock, int64_t deadline_ns) {
+  internal::FiberControl* self = internal::require_fiber("weft::CondVar::wait");
+  // Queue first, then release the mutex: a notify after the unlock finds us.
+  waiters_.lock();
+  lock.unlock();
+  WaitQueue::Result r = waiters_.wait(deadline_ns);
+  waiters_.unlock();
+  lock.lock();  // re-acquired before any exception leaves, like std::condition_variable
+  if (r == WaitQueue::Result::kKilled) internal::throw_if_killed(self);
+  return r != WaitQueue::Result::kTimeout || internal::monotonic_now_ns() < deadline_ns;
+}
+
+void CondVar::wait(std::unique_lock<Mutex>& lock) { wait_ns(lock, INT64_MAX); }
+
+bool CondVar::wait_until(std::unique_lock<Mutex>& lock, absl::Time deadline) {
+  return wait_ns(lock, internal::deadline_at(deadline));
+}
+
+void CondVar::notify_one() {
+  waiters_.lock();
+  waiters_.notify_one();
+  waiters_.unlock();
+}
+
+void CondVar::notify_all() {
+  waiters_.lock();
+  waiters_.notify_all();
+  waiters_.unlock();
+}
+
+}  // namespace weft

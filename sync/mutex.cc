@@ -1,0 +1,61 @@
+#include "weft/sync/mutex.h"
+
+#include <string>
+
+#include "weft/core/errors.h"
+#include "weft/core/internal/park.h"
+#include "weft/core/internal/worker.h"
+#include "weft/core/this_fiber.h"
+
+namespace weft {
+
+void Mutex::lock() {
+  internal::FiberControl* self = internal::require_fiber("weft::Mutex::lock");
+  uint32_t expected = 0;
+  // Acquire: pairs with the release in unlock(); the critical section starts here.
+  if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+    waiters_.lock();
+    // Mark contended; whoever unlocks will then notify. Acquire as above.
+    while (state_.exchange(2, std::memory_order_acquire) != 0) {
+      if (waiters_.wait() == WaitQueue::Result::kKilled) {
+        waiters_.unlock();
+        internal::throw_if_killed(self);  // throws unless already unwinding
+        weft::yield();  // unwinding: a killed fiber cannot park; let the holder run
+        waiters_.lock();
+      }
+    }
+    waiters_.unlock();
+  }
+  // Relaxed: only read by the holder itself in unlock().
+  owner_.store(self, std::memory_order_relaxed);
+}
+
+bool Mutex::try_lock() {
+  internal::FiberControl* self = internal::require_fiber("weft::Mutex::try_lock");
+  uint32_t expected = 0;
+  if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+    return false;
+  }
+  owner_.store(self, std::memory_order_relaxed);
+  return true;
+}
+
+void Mutex::unlock() {
+  internal::Worker* w = internal::Worker::current();
+  internal::FiberControl* self = w != nullptr ? w->current_fiber() : nullptr;
+  if (self == nullptr || owner_.load(std::memory_order_relaxed) != self) {
+    throw UsageError(
+        "weft::Mutex::unlock called by a fiber (or thread) that does not hold the mutex");
+  }
+  owner_.store(nullptr, std::memory_order_relaxed);
+  // Release: publishes the critical section to the next holder.
+  if (state_.exchange(0, std::memory_order_release) == 2) {
+    waiters_.lock();
+    waiters_.notify_one();
+    waiters_.unlock();
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,69 @@
+#include "weft/sync/semaphore.h"
+
+#include <string>
+
+#include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
+#include "weft/core/internal/park.h"
+
+namespace weft {
+
+Semaphore::Semaphore(int64_t initial) : count_(initial) {
+  if (initial < 0) {
+    throw UsageError("weft::Semaphore: the initial count must be >= 0, got " +
+                     std::to_string(initial));
+  }
+}
+
+bool Semaphore::try_acquire() {
+  int64_t c = count_.load(std::memory_order_relaxed);
+  // Acquire on success: pairs with the release in release().
+  while (c > 0) {
+    if (count_.compare_exchange_weak(c, c - 1, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Semaphore::acquire_until(int64_t deadline_ns) {
+  internal::FiberControl* self = internal::require_fiber("weft::Semaphore::acquire");
+  if (try_acquire()) return true;
+  waiters_.lock();
+  for (;;) {
+    // Checked under the lock: release() adds, then takes the lock to notify,
+    // so it cannot miss a waiter that saw 0 here.
+    if (try_acquire()) break;
+    WaitQueue::Result r = waiters_.wait(deadline_ns);
+    if (r == WaitQueue::Result::kKilled) {
+      waiters_.unlock();
+      internal::throw_if_killed(self);
+      return false;  // unwinding: give up rather than park again
+    }
+    if (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns) {
+      bool got = try_acquire();
+      waiters_.unlock();
+      return got;
+    }
+  }
+  waiters_.unlock();
+  return true;
+}
+
+void Semaphore::acquire() { acquire_until(INT64_MAX); }
+
+bool Semaphore::acquire_for(absl::Duration timeout) {
+  return acquire_until(internal::deadline_after(timeout));
+}
+
+void Semaphore::release(int64_t n) {
+  if (n < 1) throw UsageError("weft::Semaphore::release: n must be >= 1, got " + std::to_string(n));
+  // Release: publishes what the releaser did to the next acquirer.
+  count_.fetch_add(n, std::memory_order_release);
+  waiters_.lock();
+  waiters_.notify(static_cast<int>(std::min<int64_t>(n, INT32_MAX)));
+  waiters_.unlock();
+}
+
+}  // namespace weft

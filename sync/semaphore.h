@@ -1,0 +1,43 @@
+// weft::Semaphore — a counting semaphore for fibers (bounded concurrency).
+//
+//   weft::Semaphore slots(4);              // at most 4 at once
+//   slots.acquire();                       // parks the fiber while count is 0
+//   ... use the resource ...
+//   slots.release();                       // any fiber or thread
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "weft/sync/wait_queue.h"
+
+namespace weft {
+
+class Semaphore {
+ public:
+  // Throws UsageError if `initial` is negative.
+  explicit Semaphore(int64_t initial);
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+
+  // Takes one unit, parking the fiber while none is available. Fiber-only;
+  // throws FiberExit if killed while waiting (nothing taken).
+  void acquire();
+  // Takes one unit if available; never blocks. Any thread.
+  bool try_acquire();
+  // As acquire(), giving up after `timeout`; true if a unit was taken.
+  bool acquire_for(absl::Duration timeout);
+  // Returns `n` units (n >= 1, else UsageError) and wakes up to n waiters.
+  // Any fiber or thread; blocks nothing.
+  void release(int64_t n = 1);
+
+  int64_t available() const { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  bool acquire_until(int64_t deadline_ns);
+  std::atomic<int64_t> count_;
+  WaitQueue waiters_;
+};
+
+}  // namespace weft

@@ -1,0 +1,58 @@
+#include "weft/sync/wait_group.h"
+
+#include <string>
+
+#include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
+#include "weft/core/internal/park.h"
+
+namespace weft {
+
+void WaitGroup::add(int64_t delta) {
+  // acq_rel: a done() publishes the finished work to the waiter (acquire in wait).
+  int64_t before = count_.fetch_add(delta, std::memory_order_acq_rel);
+  if (before + delta < 0) {
+    count_.fetch_sub(delta, std::memory_order_relaxed);
+    throw UsageError("weft::WaitGroup: the counter would become negative (" +
+                     std::to_string(before + delta) + "): more done() than add()");
+  }
+  if (before + delta == 0 && delta != 0) {
+    waiters_.lock();
+    waiters_.notify_all();
+    waiters_.unlock();
+  }
+}
+
+bool WaitGroup::wait_until(int64_t deadline_ns) {
+  internal::FiberControl* self = internal::require_fiber("weft::WaitGroup::wait");
+  if (count_.load(std::memory_order_acquire) == 0) return true;
+  waiters_.lock();
+  // Checked under the lock: the last add() takes it to notify.
+  while (count_.load(std::memory_order_acquire) != 0) {
+    WaitQueue::Result r = waiters_.wait(deadline_ns);
+    if (r == WaitQueue::Result::kKilled) {
+      waiters_.unlock();
+      internal::throw_if_killed(self);
+      return count_.load(std::memory_order_acquire) == 0;
+    }
+    if (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns) break;
+  }
+  bool zero = count_.load(std::memory_order_acquire) == 0;
+  waiters_.unlock();
+  return zero;
+}
+
+void WaitGroup::wait() { wait_until(INT64_MAX); }
+
+bool WaitGroup::wait_for(absl::Duration timeout) {
+  return wait_until(internal::deadline_after(timeout));
+}
+
+Latch::Latch(int64_t expected) {
+  if (expected < 0) {
+    throw UsageError("weft::Latch: the count must be >= 0, got " + std::to_string(expected));
+  }
+  group_.add(expected);
+}
+
+}  // namespace weft

@@ -1,0 +1,73 @@
+// weft::WaitQueue — the one parking primitive every weft synchronisation type
+// is built on (a "fiber futex"): under the queue's lock, check a condition;
+// if it does not hold, wait() parks the calling fiber and releases the lock
+// only after the fiber has switched out, so a notify() can never slip in
+// between the check and the park.
+//
+//   q.lock();
+//   while (!ready) {
+//     if (q.wait(deadline) != WaitQueue::Result::kNotified && ...) break;
+//   }
+//   q.unlock();
+//   ...
+//   q.lock(); ready = true; q.notify_all(); q.unlock();   // any thread
+//
+// A wait ends when notified, when its deadline passes, or when the fiber is
+// killed (Fiber::kill, runtime shutdown); it may also end spuriously. Waiters
+// are woken in FIFO order. A notify that finds a waiter already leaving
+// (timed out, killed) passes to the next one, so no notification is lost.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "weft/sync/internal/spin_lock.h"
+
+namespace weft {
+namespace internal {
+struct FiberControl;
+}
+
+class WaitQueue {
+ public:
+  enum class Result { kNotified, kTimeout, kKilled };
+
+  WaitQueue() = default;
+  WaitQueue(const WaitQueue&) = delete;
+  WaitQueue& operator=(const WaitQueue&) = delete;
+
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { lock_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
+
+  // Parks the calling fiber until notified, until `deadline_ns` (monotonic
+  // clock; INT64_MAX: none) or until it is killed. The lock is held on entry
+  // and on return, and released while parked. Blocks the fiber, not the
+  // thread. Throws UsageError (lock released) outside a fiber.
+  Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+
+  // Wakes up to `n` waiters, oldest first; returns how many. Lock held. Any
+  // thread may notify; blocks nothing.
+  int notify(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  bool notify_one() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) { return notify(1) == 1; }
+  int notify_all() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) { return notify(INT32_MAX); }
+
+  bool has_waiters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) { return head_ != nullptr; }
+
+  // Waiter records live on the waiting fibers' stacks; public for the .cc only.
+  struct Waiter {
+    internal::FiberControl* fiber = nullptr;
+    uint64_t token = 0;
+    Waiter* next = nullptr;
+    Waiter* prev = nullptr;
+    bool linked = false;    // in the queue
+    bool notified = false;  // woken by notify (set under the lock)
+  };
+
+ private:
+  friend struct WaitQueueAccess;
+  internal::SpinLock lock_;
+  Waiter* head_ ABSL_GUARDED_BY(lock_) = nullptr;
+  Waiter* tail_ ABSL_GUARDED_BY(lock_) = nullptr;
+};
+
+}  // namespace weft
