@@ -49,7 +49,9 @@ struct WaitQueueAccess {
   }
 };
 
-WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) {
+// The lock moves between this function and the Handover (see the essay), which
+// the static analysis cannot follow.
+WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   internal::FiberControl* self;
   try {
     self = internal::require_fiber("weft::WaitQueue::wait (and every weft sync wait)");
@@ -70,7 +72,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) {
   return Result::kTimeout;  // or spurious: callers re-check their condition
 }
 
-int WaitQueue::notify(int n) {
+int WaitQueue::notify(int n) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   int woken = 0;
   while (woken < n && head_ != nullptr) {
     Waiter* w = head_;

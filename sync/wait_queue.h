@@ -28,7 +28,7 @@ namespace internal {
 struct FiberControl;
 }
 
-class WaitQueue {
+class ABSL_LOCKABLE WaitQueue {
  public:
   enum class Result { kNotified, kTimeout, kKilled };
 
@@ -43,15 +43,15 @@ class WaitQueue {
   // clock; INT64_MAX: none) or until it is killed. The lock is held on entry
   // and on return, and released while parked. Blocks the fiber, not the
   // thread. Throws UsageError (lock released) outside a fiber.
-  Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
 
   // Wakes up to `n` waiters, oldest first; returns how many. Lock held. Any
   // thread may notify; blocks nothing.
-  int notify(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  bool notify_one() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) { return notify(1) == 1; }
-  int notify_all() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) { return notify(INT32_MAX); }
+  int notify(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
+  bool notify_one() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) { return notify(1) == 1; }
+  int notify_all() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) { return notify(INT32_MAX); }
 
-  bool has_waiters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) { return head_ != nullptr; }
+  bool has_waiters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) { return head_ != nullptr; }
 
   // Waiter records live on the waiting fibers' stacks; public for the .cc only.
   struct Waiter {
@@ -66,8 +66,9 @@ class WaitQueue {
  private:
   friend struct WaitQueueAccess;
   internal::SpinLock lock_;
-  Waiter* head_ ABSL_GUARDED_BY(lock_) = nullptr;
-  Waiter* tail_ ABSL_GUARDED_BY(lock_) = nullptr;
+  // Guarded by lock_ (held as the capability `this` by callers).
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
 };
 
 }  // namespace weft
