@@ -13,7 +13,11 @@ bool CondVar::wait_ns(std::unique_lock<Mutex>& lock, int64_t deadline_ns) {
   lock.unlock();
   WaitQueue::Result r = waiters_.wait(deadline_ns);
   waiters_.unlock();
-  lock.lock();  // re-acquired before any exception leaves, like std::condition_variable
+  // Re-acquired before any exception leaves, like std::condition_variable,
+  // even when the fiber is being killed.
+  Mutex* mu = lock.release();  // unlocked above: re-acquire and let `lock` own it again
+  mu->lock_impl(false);
+  lock = std::unique_lock<Mutex>(*mu, std::adopt_lock);
   if (r == WaitQueue::Result::kKilled) internal::throw_if_killed(self);
   return r != WaitQueue::Result::kTimeout || internal::monotonic_now_ns() < deadline_ns;
 }

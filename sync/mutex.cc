@@ -9,7 +9,9 @@
 
 namespace weft {
 
-void Mutex::lock() {
+void Mutex::lock() { lock_impl(true); }
+
+void Mutex::lock_impl(bool interruptible) {
   internal::FiberControl* self = internal::require_fiber("weft::Mutex::lock");
   uint32_t expected = 0;
   // Acquire: pairs with the release in unlock(); the critical section starts here.
@@ -20,8 +22,10 @@ void Mutex::lock() {
     while (state_.exchange(2, std::memory_order_acquire) != 0) {
       if (waiters_.wait() == WaitQueue::Result::kKilled) {
         waiters_.unlock();
-        internal::throw_if_killed(self);  // throws unless already unwinding
-        weft::yield();  // unwinding: a killed fiber cannot park; let the holder run
+        if (interruptible) internal::throw_if_killed(self);  // throws unless unwinding
+        // Unwinding, or told not to give up: a killed fiber cannot park, so
+        // let the holder run and try again.
+        internal::Worker::current()->yield_current();
         waiters_.lock();
       }
     }

@@ -39,6 +39,11 @@ class ABSL_LOCKABLE Mutex {
   void unlock() ABSL_UNLOCK_FUNCTION();
 
  private:
+  friend class CondVar;
+  // lock(); when `interruptible` is false a kill does not abandon the wait
+  // (CondVar must hand the mutex back even to a fiber being killed).
+  void lock_impl(bool interruptible) ABSL_EXCLUSIVE_LOCK_FUNCTION();
+
   // 0 unlocked, 1 locked, 2 locked with (possible) waiters (Drepper's
   // "Futexes Are Tricky", mutex 2). Fast paths are one CAS / one exchange.
   std::atomic<uint32_t> state_{0};
