@@ -18,6 +18,7 @@
 #include "weft/core/runtime.h"
 #include "weft/core/spawn.h"
 #include "weft/core/this_fiber.h"
+#include "weft/sync/channel.h"
 #include "weft/sync/cond_var.h"
 #include "weft/sync/event.h"
 #include "weft/sync/mutex.h"

@@ -44,7 +44,7 @@ struct WaitQueueAccess {
     auto* p = static_cast<Publish*>(arg);
     WaitQueue* q = p->q;
     p->w->token = token;
-    q->lock_.unlock();  // from here on neither *p nor the Waiter is ours
+    q->lock_->unlock();  // from here on neither *p nor the Waiter is ours
     return false;
   }
 };
@@ -56,7 +56,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   try {
     self = internal::require_fiber("weft::WaitQueue::wait (and every weft sync wait)");
   } catch (...) {
-    lock_.unlock();
+    lock_->unlock();
     throw;
   }
   if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
@@ -65,7 +65,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   WaitQueueAccess::append(*this, &w);
   WaitQueueAccess::Publish p{this, &w};
   internal::park_current(deadline_ns, &WaitQueueAccess::publish, &p);
-  lock_.lock();
+  lock_->lock();
   if (w.linked) WaitQueueAccess::unlink(*this, &w);
   if (w.notified) return Result::kNotified;
   if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;

@@ -33,11 +33,14 @@ class ABSL_LOCKABLE WaitQueue {
   enum class Result { kNotified, kTimeout, kKilled };
 
   WaitQueue() = default;
+  // A second queue under the same lock as `share_lock_with` (a channel's
+  // senders and receivers): waiting on either releases the one lock.
+  explicit WaitQueue(WaitQueue& share_lock_with) : lock_(share_lock_with.lock_) {}
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
 
-  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { lock_.lock(); }
-  void unlock() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { lock_->lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { lock_->unlock(); }
 
   // Parks the calling fiber until notified, until `deadline_ns` (monotonic
   // clock; INT64_MAX: none) or until it is killed. The lock is held on entry
@@ -65,7 +68,8 @@ class ABSL_LOCKABLE WaitQueue {
 
  private:
   friend struct WaitQueueAccess;
-  internal::SpinLock lock_;
+  internal::SpinLock own_lock_;
+  internal::SpinLock* const lock_ = &own_lock_;
   // Guarded by lock_ (held as the capability `this` by callers).
   Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;
