@@ -46,7 +46,7 @@ class Channel {
   // unbuffered, until a receiver has taken it). FailedPrecondition if the
   // channel is or gets closed before the value is taken (the value is then
   // dropped). Throws FiberExit if killed while waiting; UsageError if it must
-  // wait on a plain thread.
+  // wait on a plain thread (always, for an unbuffered channel).
   absl::Status send(T value) { return send_until(std::move(value), INT64_MAX); }
   // As send(), giving up with DeadlineExceeded after `timeout`.
   absl::Status send_for(T value, absl::Duration timeout) {
@@ -54,6 +54,8 @@ class Channel {
   }
   // Sends only if that needs no wait (room in the buffer, or a receiver
   // waiting on an unbuffered channel); moves from `value` only on success.
+  // On an unbuffered channel the waiting receiver may still time out or be
+  // killed before it takes the value, which then waits for the next receiver.
   bool try_send(T& value);
 
   // Receives the next value, parking the fiber while there is none; nullopt
@@ -130,6 +132,10 @@ class Channel {
 
 template <typename T>
 absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // An unbuffered send always waits for its receiver: refuse a plain thread
+  // before the value is offered, or a receiver could take it while the
+  // UsageError is on its way out and the caller would think it was not sent.
+  if (capacity_ == 0) internal::require_fiber("weft::Channel::send on an unbuffered channel");
   receivers_.lock();
   for (;;) {
     if (closed_) {
@@ -160,15 +166,7 @@ absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) ABSL_NO_THREAD
         return absl::FailedPreconditionError(
             "weft::Channel::send: the channel was closed before a receiver took the value");
       }
-      WaitQueue::Result r;
-      try {
-        r = senders_.wait(deadline_ns);
-      } catch (...) {  // UsageError on a plain thread: the lock is released
-        receivers_.lock();
-        withdraw(seq);
-        receivers_.unlock();
-        throw;
-      }
+      WaitQueue::Result r = senders_.wait(deadline_ns);
       if (taken(seq)) break;
       if (r == WaitQueue::Result::kKilled ||
           (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns)) {
