@@ -22,5 +22,6 @@
 #include "weft/sync/cond_var.h"
 #include "weft/sync/event.h"
 #include "weft/sync/mutex.h"
+#include "weft/sync/select.h"
 #include "weft/sync/semaphore.h"
 #include "weft/sync/wait_group.h"

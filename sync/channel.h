@@ -101,6 +101,11 @@ class Channel {
   iterator end() { return iterator(); }
 
  private:
+  template <typename U>
+  friend class RecvCase;
+  template <typename U>
+  friend class SendCase;
+
   absl::Status send_until(T value, int64_t deadline_ns);
   absl::StatusOr<T> recv_until(int64_t deadline_ns);
   bool full() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
@@ -216,6 +221,9 @@ absl::StatusOr<T> Channel<T>::recv_until(int64_t deadline_ns) ABSL_NO_THREAD_SAF
       receivers_.unlock();
       return absl::OutOfRangeError("weft::Channel::recv: the channel is closed and drained");
     }
+    // A select() waiting to send on an unbuffered channel needs to hear
+    // that a receiver has arrived.
+    if (capacity_ == 0) senders_.notify_all();
     WaitQueue::Result r = receivers_.wait(deadline_ns);
     if (r == WaitQueue::Result::kKilled) {
       receivers_.unlock();

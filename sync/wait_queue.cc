@@ -10,6 +10,9 @@
 // notify in between is lost) and a per-waiter futex (blocks the thread).
 #include "weft/sync/wait_queue.h"
 
+#include <algorithm>
+#include <string>
+
 #include "weft/core/errors.h"
 #include "weft/core/internal/park.h"
 #include "weft/core/internal/runtime_core.h"
@@ -70,6 +73,72 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   if (w.notified) return Result::kNotified;
   if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
   return Result::kTimeout;  // or spurious: callers re-check their condition
+}
+
+namespace {
+struct PublishAny {
+  WaitQueue::Waiter* waiters;
+  internal::SpinLock* const* locks;  // distinct
+  int n_waiters;
+  int n_locks;
+};
+}  // namespace
+
+struct WaitAnyAccess {
+  static bool publish(internal::FiberControl*, uint64_t token, void* arg) {
+    auto* p = static_cast<PublishAny*>(arg);
+    internal::SpinLock* const* locks = p->locks;
+    int n_locks = p->n_locks;
+    for (int i = 0; i < p->n_waiters; ++i) p->waiters[i].token = token;
+    // The last touches of our stack: after the first unlock a notifier may
+    // wake us, so copy what the loop needs first (above).
+    internal::SpinLock* copy[WaitQueue::kMaxWaitAny];
+    for (int i = 0; i < n_locks; ++i) copy[i] = locks[i];
+    for (int i = 0; i < n_locks; ++i) copy[i]->unlock();
+    return false;
+  }
+};
+
+WaitQueue::Result WaitQueue::wait_any(WaitQueue* const* queues, int n, int64_t deadline_ns)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  internal::SpinLock* locks[kMaxWaitAny];
+  int n_locks = 0;
+  for (int i = 0; i < n; ++i) {
+    bool seen = false;
+    for (int j = 0; j < n_locks; ++j) seen |= locks[j] == queues[i]->lock_;
+    if (!seen && n_locks < kMaxWaitAny) locks[n_locks++] = queues[i]->lock_;
+  }
+  // One global order (by address) for taking several locks: no deadlock
+  // between two selects over the same channels.
+  std::sort(locks, locks + n_locks);
+  internal::FiberControl* self;
+  try {
+    if (n < 1 || n > kMaxWaitAny) {
+      throw UsageError("weft::WaitQueue::wait_any: 1 .. 16 queues, got " + std::to_string(n));
+    }
+    self = internal::require_fiber("weft::select");
+  } catch (...) {
+    for (int j = 0; j < n_locks; ++j) locks[j]->unlock();
+    throw;
+  }
+  if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
+  Waiter ws[kMaxWaitAny];
+  for (int i = 0; i < n; ++i) {
+    ws[i].fiber = self;
+    WaitQueueAccess::append(*queues[i], &ws[i]);
+  }
+  PublishAny p{ws, locks, n, n_locks};
+  internal::park_current(deadline_ns, &WaitAnyAccess::publish, &p);
+  // Re-take the locks in the caller's order (it locked them sorted).
+  for (int j = 0; j < n_locks; ++j) locks[j]->lock();
+  bool notified = false;
+  for (int i = 0; i < n; ++i) {
+    if (ws[i].linked) WaitQueueAccess::unlink(*queues[i], &ws[i]);
+    notified |= ws[i].notified;
+  }
+  if (notified) return Result::kNotified;
+  if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
+  return Result::kTimeout;
 }
 
 int WaitQueue::notify(int n) ABSL_NO_THREAD_SAFETY_ANALYSIS {

@@ -48,6 +48,15 @@ class ABSL_LOCKABLE WaitQueue {
   // thread. Throws UsageError (lock released) outside a fiber.
   Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
 
+  // Parks the calling fiber in `n` queues at once (weft::select) until any
+  // of them notifies it, until `deadline_ns`, or until it is killed. The lock
+  // of every queue is held on entry and on return (each distinct lock once:
+  // queues may share one) and released while parked. At most kMaxWaitAny.
+  static constexpr int kMaxWaitAny = 16;
+  static Result wait_any(WaitQueue* const* queues, int n, int64_t deadline_ns);
+  // The lock a queue uses (shared between a channel's two queues).
+  const void* lock_id() const { return lock_; }
+
   // Wakes up to `n` waiters, oldest first; returns how many. Lock held. Any
   // thread may notify; blocks nothing.
   int notify(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
@@ -68,6 +77,7 @@ class ABSL_LOCKABLE WaitQueue {
 
  private:
   friend struct WaitQueueAccess;
+  friend struct WaitAnyAccess;
   internal::SpinLock own_lock_;
   internal::SpinLock* const lock_ = &own_lock_;
   // Guarded by lock_ (held as the capability `this` by callers).
