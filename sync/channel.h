@@ -121,6 +121,18 @@ class Channel {
     }
     return false;
   }
+  // Removes the oldest value and lets senders know there is room (or, when
+  // unbuffered, lets each parked sender check whether it was its value).
+  T take_front() ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
+    T v = std::move(buf_.front().second);
+    buf_.pop_front();
+    if (capacity_ == 0) {
+      senders_.notify_all();
+    } else {
+      senders_.notify_one();
+    }
+    return v;
+  }
   bool taken(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
     // FIFO: a value is gone once everything before it in the buffer is newer.
     return buf_.empty() || buf_.front().first > seq;
@@ -206,14 +218,7 @@ absl::StatusOr<T> Channel<T>::recv_until(int64_t deadline_ns) ABSL_NO_THREAD_SAF
   receivers_.lock();
   for (;;) {
     if (!buf_.empty()) {
-      T v = std::move(buf_.front().second);
-      buf_.pop_front();
-      // Unbuffered: every parked sender checks whether it was its value.
-      if (capacity_ == 0) {
-        senders_.notify_all();
-      } else {
-        senders_.notify_one();
-      }
+      T v = take_front();
       receivers_.unlock();
       return v;
     }
@@ -254,15 +259,7 @@ template <typename T>
 std::optional<T> Channel<T>::try_recv() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   receivers_.lock();
   std::optional<T> v;
-  if (!buf_.empty()) {
-    v.emplace(std::move(buf_.front().second));
-    buf_.pop_front();
-    if (capacity_ == 0) {
-      senders_.notify_all();
-    } else {
-      senders_.notify_one();
-    }
-  }
+  if (!buf_.empty()) v.emplace(take_front());
   receivers_.unlock();
   return v;
 }

@@ -54,13 +54,7 @@ class RecvCase : public SelectCase {
   void complete() override ABSL_NO_THREAD_SAFETY_ANALYSIS {
     out_.reset();
     if (ch_.buf_.empty()) return;  // closed and drained
-    out_.emplace(std::move(ch_.buf_.front().second));
-    ch_.buf_.pop_front();
-    if (ch_.capacity_ == 0) {
-      ch_.senders_.notify_all();
-    } else {
-      ch_.senders_.notify_one();
-    }
+    out_.emplace(ch_.take_front());
   }
 
  private:
