@@ -51,7 +51,6 @@ class Injector {
   // (a worker about to sleep) order it after their own seq_cst publication
   // (see parker.cc).
   bool empty() const { return len_.load(std::memory_order_relaxed) == 0; }
-  std::size_t size_hint() const { return len_.load(std::memory_order_relaxed); }
 
  private:
   Lock mu_;

@@ -80,8 +80,6 @@ class Worker {
   void add_timer(int64_t deadline_ns, FiberControl* f, uint64_t token) {
     timers_.add(deadline_ns, f, token);
   }
-  std::size_t pending_timers() const { return timers_.size(); }
-
   // Fiber ids come in blocks per worker (no shared counter line per spawn).
   uint64_t next_fiber_id();
 
