@@ -9,6 +9,11 @@
 //   * weft::FiberExit — thrown inside a fiber that is being killed (runtime
 //     shutdown, or Fiber::kill) at its suspension point, so the fiber unwinds
 //     and its destructors run.
+// Besides, a weft::Timeout scope (core/timeout.h) throws weft::TimeoutError
+// at a suspension point once its deadline passes: opted into by whoever
+// creates the Timeout, and meant, like FiberExit, to unwind to the scope that
+// set the deadline. A per-call deadline (recv_for, acquire_for) still
+// reports a timeout as a value.
 //
 //   try {
 //     weft::sleep_for(absl::Seconds(1));

@@ -8,22 +8,32 @@
 //   int v = f.get();     // 42; rethrows what the fiber threw
 //
 //   auto a = weft::spawn(task_a), b = weft::spawn(task_b);
-//   if (!weft::join_all({a, b}, absl::Seconds(1))) { /* a.ready()? b.ready()? */ }
+//   if (auto r = weft::join_all({a, b}, absl::Seconds(1)); !r) {
+//     for (std::size_t i : r.pending()) { /* 0 is a, 1 is b */ }
+//   }
+//
+//   auto w = weft::spawn(serve_forever);
+//   w.kill();            // w unwinds from its wait with weft::FiberExit
+//   w.join();            // w.killed() is now true
 //
 // Handles are not thread-safe: use one handle from one fiber or thread at a
 // time (many handles on many threads are fine). A handle may outlive its
 // Runtime, but only to be dropped.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <initializer_list>
 #include <new>
 #include <ostream>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "weft/core/errors.h"
@@ -41,6 +51,7 @@ class FiberKilled : public std::runtime_error {
 namespace internal {
 bool join_fiber(FiberControl* target, int64_t deadline_ns);
 void release_fiber_handle(FiberControl* f);
+void kill_fiber(FiberControl* f);
 
 // Where a fiber's return value lives: inside its closure, on its own stack.
 template <typename T>
@@ -114,8 +125,41 @@ class FiberBase {
   }
 
   // True if the fiber ended because it was killed (weft::FiberExit), false
-  // while it runs or if it ended otherwise.
+  // while it runs or if it ended otherwise (a fiber may catch FiberExit and
+  // return normally).
   bool killed() const { return ready() && ctl_->killed; }
+
+  // Asks the fiber to die, like gevent's greenlet.kill(block=False): it
+  // throws weft::FiberExit from its current suspension point (or from its
+  // next one, if it is running), unwinds running its destructors, and
+  // ends; join() then returns and killed() is true, get() throws
+  // FiberKilled. Returns at once; kill_and_join waits.
+  //   * A fiber killed before it first ran never runs its body (its
+  //     closure's captures are destroyed); it still counts as killed.
+  //   * Every wait is interrupted: sleep, yield, join, join_all, and every
+  //     sync/ wait (Mutex, CondVar, Semaphore, WaitGroup, Latch, Event,
+  //     Channel send/recv, select).
+  //   * A fiber that never reaches a suspension point cannot be killed
+  //     (cooperative scheduling: nothing preempts it).
+  //   * Killing a finished fiber does nothing; killing twice is killing once.
+  //   * A fiber killing itself through its own handle throws FiberExit at
+  //     once, as gevent does (unless it is already unwinding: then at its
+  //     next suspension point after the unwinding ends).
+  // Any fiber or thread; blocks nothing (the kill itself never waits).
+  // Throws UsageError on an empty handle. Must not race with the
+  // destruction of the fiber's Runtime.
+  void kill() {
+    check_valid("kill");
+    internal::kill_fiber(ctl_);
+  }
+
+  // kill(), then join_for(timeout): true once the fiber has finished
+  // (gevent's kill(block=True, timeout=...)). Blocks like join(). Like
+  // join_for, it may be repeated and does not count as join().
+  bool kill_and_join(absl::Duration timeout = absl::InfiniteDuration()) {
+    kill();
+    return join_for(timeout);
+  }
 
   // Lets the fiber run on without a handle; the handle becomes invalid. The
   // same happens when a handle is destroyed.
@@ -220,25 +264,72 @@ class FiberRef {
   internal::FiberControl* ctl_;
 };
 
+// What join_all returns: which of the handles had finished when it returned
+// (gevent's joinall returns the finished greenlets). Converts to true if all
+// had, so `if (!weft::join_all(fs, d))` reads as before.
+//
+//   auto r = weft::join_all(fs, absl::Seconds(1));
+//   if (!r) for (std::size_t i : r.pending()) fs[i].kill();
+class JoinAllResult {
+ public:
+  JoinAllResult() = default;
+  // All of `n` handles finished.
+  explicit JoinAllResult(std::size_t n) : size_(n) {}
+  // `done[i]`: whether handle i had finished.
+  explicit JoinAllResult(std::vector<bool> done) : size_(done.size()), done_(std::move(done)) {
+    if (std::find(done_.begin(), done_.end(), false) == done_.end()) done_.clear();
+  }
+
+  // True if every handle had finished (also for no handles at all).
+  bool all() const { return done_.empty(); }
+  explicit operator bool() const { return all(); }
+
+  // How many handles were given, and how many of them had finished.
+  std::size_t size() const { return size_; }
+  std::size_t count() const {
+    return all() ? size_ : static_cast<std::size_t>(std::count(done_.begin(), done_.end(), true));
+  }
+  // Whether handle `i` (in the order given) had finished. Throws
+  // std::out_of_range unless i < size().
+  bool finished(std::size_t i) const {
+    if (i >= size_) throw std::out_of_range("weft::JoinAllResult::finished: index out of range");
+    return all() || done_[i];
+  }
+  // The indices of the handles that had finished / had not, ascending.
+  std::vector<std::size_t> finished() const { return indices(true); }
+  std::vector<std::size_t> pending() const { return indices(false); }
+
+ private:
+  std::vector<std::size_t> indices(bool which) const {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < size_; ++i) {
+      if ((all() || done_[i]) == which) out.push_back(i);
+    }
+    return out;
+  }
+  std::size_t size_ = 0;
+  std::vector<bool> done_;  // empty when every handle had finished
+};
+
 // Waits until every fiber in `fibers` has finished, or until `timeout` has
-// passed; true if all finished. Does not rethrow the fibers' exceptions
-// (get() does) and does not count as join(): use ready() to see which
-// finished. Invalid handles count as finished. Blocks like Fiber::join().
-bool join_all(std::span<const FiberRef> fibers, absl::Duration timeout = absl::InfiniteDuration());
-inline bool join_all(std::initializer_list<FiberRef> fibers,
-                     absl::Duration timeout = absl::InfiniteDuration()) {
+// passed; the result converts to true if all finished and says which did.
+// Does not rethrow the fibers' exceptions (get() does) and does not count as
+// join(). Invalid handles count as finished. Blocks like Fiber::join()
+// (FiberExit if the caller is killed, TimeoutError if a weft::Timeout of
+// the caller expires, while it waits).
+JoinAllResult join_all(std::span<const FiberRef> fibers,
+                       absl::Duration timeout = absl::InfiniteDuration());
+inline JoinAllResult join_all(std::initializer_list<FiberRef> fibers,
+                              absl::Duration timeout = absl::InfiniteDuration()) {
   return join_all(std::span<const FiberRef>(fibers.begin(), fibers.size()), timeout);
 }
 // Any range of handles: join_all(std::vector<Fiber<int>>&, timeout).
 template <typename Range>
   requires requires(Range& r) { static_cast<const FiberBase&>(*std::begin(r)); }
-bool join_all(Range& fibers, absl::Duration timeout = absl::InfiniteDuration()) {
-  int64_t deadline = internal::deadline_after(timeout);
-  for (const FiberBase& f : fibers) {
-    internal::FiberControl* c = FiberFactory::control(f);
-    if (c != nullptr && !internal::join_fiber(c, deadline)) return false;
-  }
-  return true;
+JoinAllResult join_all(Range& fibers, absl::Duration timeout = absl::InfiniteDuration()) {
+  std::vector<FiberRef> refs;
+  for (const FiberBase& f : fibers) refs.emplace_back(f);
+  return join_all(std::span<const FiberRef>(refs), timeout);
 }
 
 }  // namespace weft

@@ -29,6 +29,7 @@ FiberControl* allocate_fiber(RuntimeCore* rt, std::size_t bytes, std::size_t ali
 void abandon_fiber(RuntimeCore* rt, FiberControl* f);
 void start_fiber(RuntimeCore* rt, FiberControl* f);
 RuntimeCore* current_runtime_or_throw(const char* who);
+void exit_if_killed_before_start(FiberControl* self);  // core/internal/park.h
 
 // The closure as it sits on the fiber's stack.
 template <typename R, typename Fn, typename... Args>
@@ -47,6 +48,10 @@ struct Task {
       Task* t;
       ~DestroyCall() { t->call.~tuple(); }
     } guard{t};
+    // Killed before it ever ran: unwind before the body starts.
+    if (c->kill_requested.load(std::memory_order_relaxed)) [[unlikely]] {
+      exit_if_killed_before_start(c);
+    }
     if constexpr (std::is_void_v<R>) {
       std::apply([](auto&&... xs) { std::invoke(std::move(xs)...); }, std::move(t->call));
     } else {

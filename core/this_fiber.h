@@ -7,7 +7,8 @@
 //
 // All of them are fiber-only: on a plain thread they throw weft::UsageError
 // (a plain thread should use std::this_thread). Sleeping and yielding are
-// suspension points: a fiber being killed throws weft::FiberExit from them.
+// suspension points: a fiber being killed throws weft::FiberExit from them,
+// and one whose weft::Timeout (core/timeout.h) has expired, TimeoutError.
 #pragma once
 
 #include <cstdint>

@@ -45,7 +45,8 @@ class Channel {
   // Sends `value`, parking the fiber while the channel is full (or, when
   // unbuffered, until a receiver has taken it). FailedPrecondition if the
   // channel is or gets closed before the value is taken (the value is then
-  // dropped). Throws FiberExit if killed while waiting; UsageError if it must
+  // dropped). Throws FiberExit if killed while waiting (TimeoutError if a
+  // weft::Timeout expires; the value is then not sent); UsageError if it must
   // wait on a plain thread (always, for an unbuffered channel).
   absl::Status send(T value) { return send_until(std::move(value), INT64_MAX); }
   // As send(), giving up with DeadlineExceeded after `timeout`.

@@ -30,7 +30,8 @@ class CondVar {
 
   // Atomically releases `lock` and parks the fiber until notified (or
   // spuriously); re-acquires `lock` before returning, also when it throws
-  // FiberExit because the fiber was killed. Fiber-only. Blocks the fiber.
+  // FiberExit because the fiber was killed (or TimeoutError because a
+  // weft::Timeout expired). Fiber-only. Blocks the fiber.
   void wait(std::unique_lock<Mutex>& lock);
   // As wait(), until `deadline`; false if it returned because the deadline
   // passed.

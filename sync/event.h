@@ -25,7 +25,8 @@ class Event {
   void clear() { flag_.store(false, std::memory_order_relaxed); }
   bool is_set() const { return flag_.load(std::memory_order_acquire); }
   // Parks the fiber until the flag is set or `timeout` passes; returns the
-  // flag. Fiber-only; FiberExit if killed while waiting.
+  // flag. Fiber-only; FiberExit if killed while waiting, TimeoutError if a
+  // weft::Timeout expires.
   bool wait(absl::Duration timeout = absl::InfiniteDuration());
 
  private:

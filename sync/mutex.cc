@@ -1,5 +1,6 @@
 #include "weft/sync/mutex.h"
 
+#include <optional>
 #include <string>
 
 #include "weft/core/errors.h"
@@ -31,6 +32,10 @@ void Mutex::lock_impl(bool interruptible) {
         return;
       }
     }
+    // Re-acquiring for CondVar::wait: a weft::Timeout must not cut this
+    // wait short (it throws once the lock is held again), so hold them off.
+    std::optional<internal::DeferTimeouts> defer;
+    if (!interruptible) defer.emplace(self);
     waiters_.lock();
     // Mark contended; whoever unlocks will then notify. Acquire as above.
     while (state_.exchange(2, std::memory_order_acquire) != 0) {

@@ -30,7 +30,8 @@ class ABSL_LOCKABLE Mutex {
 
   // Acquires the mutex. Blocks the fiber (never the thread) while another
   // holds it. Fiber-only: throws UsageError on a plain thread, and FiberExit
-  // if the fiber is killed while waiting (the mutex is then not held).
+  // if the fiber is killed while waiting, TimeoutError if a weft::Timeout
+  // expires (the mutex is then not held).
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION();
   // Acquires the mutex if it is free; never blocks. Fiber-only.
   bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
@@ -40,8 +41,9 @@ class ABSL_LOCKABLE Mutex {
 
  private:
   friend class CondVar;
-  // lock(); when `interruptible` is false a kill does not abandon the wait
-  // (CondVar must hand the mutex back even to a fiber being killed).
+  // lock(); when `interruptible` is false neither a kill nor a weft::Timeout
+  // abandons the wait (CondVar must hand the mutex back even to a fiber
+  // being killed or timed out).
   void lock_impl(bool interruptible) ABSL_EXCLUSIVE_LOCK_FUNCTION();
 
   // 0 unlocked, 1 locked, 2 locked with (possible) waiters (Drepper's

@@ -109,7 +109,8 @@ int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll
 }  // namespace internal
 
 // Blocks the fiber until one case can proceed, performs it and returns its
-// index. Throws FiberExit if the fiber is killed while waiting.
+// index. Throws FiberExit if the fiber is killed while waiting, TimeoutError
+// if a weft::Timeout expires (no case has run then).
 template <typename... Cases>
 int select(Cases&&... cases) {
   std::array<SelectCase*, sizeof...(Cases)> cs{&cases...};

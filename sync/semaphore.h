@@ -22,7 +22,8 @@ class Semaphore {
   Semaphore& operator=(const Semaphore&) = delete;
 
   // Takes one unit, parking the fiber while none is available. Fiber-only;
-  // throws FiberExit if killed while waiting (nothing taken).
+  // throws FiberExit if killed while waiting, TimeoutError if a
+  // weft::Timeout expires (nothing taken either way).
   void acquire();
   // Takes one unit if available; never blocks. Any thread.
   bool try_acquire();

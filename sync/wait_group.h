@@ -27,7 +27,8 @@ class WaitGroup {
   // fiber or thread; blocks nothing.
   void add(int64_t delta);
   void done() { add(-1); }
-  // Parks the fiber until the counter is zero. Fiber-only; FiberExit if killed.
+  // Parks the fiber until the counter is zero. Fiber-only; FiberExit if
+  // killed, TimeoutError if a weft::Timeout expires.
   void wait();
   // As wait(), at most `timeout`; true if the counter reached zero.
   bool wait_for(absl::Duration timeout);

@@ -62,7 +62,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
     lock_->unlock();
     throw;
   }
-  if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
+  if (internal::wait_interrupted(self)) return Result::kInterrupted;
   Waiter w;
   w.fiber = self;
   WaitQueueAccess::append(*this, &w);
@@ -71,7 +71,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   lock_->lock();
   if (w.linked) WaitQueueAccess::unlink(*this, &w);
   if (w.notified) return Result::kNotified;
-  if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
+  if (internal::wait_interrupted(self)) return Result::kInterrupted;
   return Result::kTimeout;  // or spurious: callers re-check their condition
 }
 
@@ -121,7 +121,7 @@ WaitQueue::Result WaitQueue::wait_any(WaitQueue* const* queues, int n, int64_t d
     for (int j = 0; j < n_locks; ++j) locks[j]->unlock();
     throw;
   }
-  if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
+  if (internal::wait_interrupted(self)) return Result::kInterrupted;
   Waiter ws[kMaxWaitAny];
   for (int i = 0; i < n; ++i) {
     ws[i].fiber = self;
@@ -137,7 +137,7 @@ WaitQueue::Result WaitQueue::wait_any(WaitQueue* const* queues, int n, int64_t d
     notified |= ws[i].notified;
   }
   if (notified) return Result::kNotified;
-  if (self->kill_requested.load(std::memory_order_relaxed)) return Result::kKilled;
+  if (internal::wait_interrupted(self)) return Result::kInterrupted;
   return Result::kTimeout;
 }
 

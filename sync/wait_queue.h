@@ -12,8 +12,9 @@
 //   ...
 //   q.lock(); ready = true; q.notify_all(); q.unlock();   // any thread
 //
-// A wait ends when notified, when its deadline passes, or when the fiber is
-// killed (Fiber::kill, runtime shutdown); it may also end spuriously. Waiters
+// A wait ends when notified, when its deadline passes, or when it is
+// interrupted: the fiber is killed (Fiber::kill, runtime shutdown) or a
+// weft::Timeout around it expires; it may also end spuriously. Waiters
 // are woken in FIFO order. A notify that finds a waiter already leaving
 // (timed out, killed) passes to the next one, so no notification is lost.
 #pragma once
@@ -30,7 +31,12 @@ struct FiberControl;
 
 class ABSL_LOCKABLE WaitQueue {
  public:
-  enum class Result { kNotified, kTimeout, kKilled };
+  // kInterrupted: the fiber was killed or one of its weft::Timeouts expired;
+  // the caller undoes what it must, releases the lock and calls
+  // internal::throw_if_killed, which throws FiberExit or TimeoutError (or
+  // returns while the fiber is unwinding: give up waiting then). kKilled is
+  // its older name.
+  enum class Result { kNotified, kTimeout, kInterrupted, kKilled = kInterrupted };
 
   WaitQueue() = default;
   // A second queue under the same lock as `share_lock_with` (a channel's
@@ -43,13 +49,14 @@ class ABSL_LOCKABLE WaitQueue {
   void unlock() ABSL_UNLOCK_FUNCTION() { lock_->unlock(); }
 
   // Parks the calling fiber until notified, until `deadline_ns` (monotonic
-  // clock; INT64_MAX: none) or until it is killed. The lock is held on entry
+  // clock; INT64_MAX: none) or until it is interrupted (returns at once,
+  // without parking, if it already is). The lock is held on entry
   // and on return, and released while parked. Blocks the fiber, not the
   // thread. Throws UsageError (lock released) outside a fiber.
   Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
 
   // Parks the calling fiber in `n` queues at once (weft::select) until any
-  // of them notifies it, until `deadline_ns`, or until it is killed. The lock
+  // of them notifies it, until `deadline_ns`, or until it is interrupted. The lock
   // of every queue is held on entry and on return (each distinct lock once:
   // queues may share one) and released while parked. At most kMaxWaitAny.
   static constexpr int kMaxWaitAny = 16;

@@ -12,6 +12,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-context-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-gevent  # the example checks diff against the Python seeds
 )
 
 if ! command -v dpkg >/dev/null 2>&1; then

@@ -28,6 +28,10 @@
 #include "weft/core/internal/context.h"
 #include "weft/core/internal/stack_pool.h"
 
+namespace weft {
+class Timeout;
+}  // namespace weft
+
 namespace weft::internal {
 
 class RuntimeCore;
@@ -77,6 +81,14 @@ struct FiberControl : SlotHeader {
   // point, which then throws weft::FiberExit.
   std::atomic<bool> kill_requested{false};
   bool killed = false;  // finished by FiberExit; written by the fiber before join_word
+
+  // The weft::Timeout scopes alive on this fiber, innermost first (linked
+  // through Timeout::outer_), and the earliest deadline among those still
+  // armed (monotonic ns; INT64_MAX: none). park_current clamps every wait to
+  // it; throw_if_killed throws TimeoutError once it has passed. Fiber-local:
+  // read and written only by the fiber itself, so plain fields.
+  Timeout* timeouts = nullptr;
+  int64_t timeout_deadline_ns = INT64_MAX;
 
   std::exception_ptr error;   // what the closure threw; read after join
   FiberControl* next_ready = nullptr;  // link in the Injector's list

@@ -184,6 +184,12 @@ FiberControl* require_fiber(const char* who) {
 void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   Worker* w = Worker::current();
   FiberControl* self = w->current_fiber();
+  // The one cost of weft::Timeout on this path when none is armed (the
+  // field is then INT64_MAX). While unwinding, Timeouts do not apply (see
+  // throw_if_killed): parking with an expired deadline would then only spin.
+  if (self->timeout_deadline_ns < deadline_ns) [[unlikely]] {
+    if (std::uncaught_exceptions() == 0) deadline_ns = self->timeout_deadline_ns;
+  }
   // Relaxed: between waits only this fiber writes its epoch.
   uint64_t e = self->epoch.load(std::memory_order_relaxed);
   uint64_t token = (e & ~(kEpochStep - 1)) + 1;
@@ -210,6 +216,15 @@ bool join_fiber(FiberControl* target, int64_t deadline_ns) {
     park_current(deadline_ns, &publish_join, &rec);
     if (rec.published) unpublish_join(&rec);
   }
+}
+
+void exit_if_killed_before_start(FiberControl* self) {
+  // A kill before the first run (Fiber::kill) means the body never runs,
+  // as gevent's kill of a greenlet that has not started. Fibers spawned
+  // while the runtime shuts down start pre-killed too (see allocate); they
+  // run to their first suspension point instead, so work that a dying
+  // fiber's destructor hands to a new fiber gets done if it need not wait.
+  if (!self->runtime->stopping()) throw FiberExit{};
 }
 
 void fiber_main(Handover*) {

@@ -26,6 +26,13 @@
 // one more sleeper (Go's resetspinning/wakep). Rejected alternative: waking a
 // sleeper on every push; under fork-join load it turns every spawn into a
 // futex syscall.
+//
+// The poller: of the sleeping workers, one (whoever takes the Poller first)
+// blocks in epoll_wait instead of its futex, so readiness ends its sleep; the
+// others sleep on their futexes. A waker prefers a futex sleeper and rings
+// the poller's eventfd only when the poller sleeper is the last one left.
+// Whether a sleeper polls is decided and read under mu_, together with its
+// word, so a ring is never aimed at a worker that is not polling yet.
 #include "weft/core/internal/parker.h"
 
 #include <linux/futex.h>
@@ -35,6 +42,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
+#include <vector>
+
+#include "weft/core/internal/poller.h"
 
 namespace weft::internal {
 namespace {
@@ -65,7 +76,8 @@ int64_t monotonic_ns() {
 
 }  // namespace
 
-Parker::Parker(int workers) : workers_(workers), slots_(new Slot[workers]) {
+Parker::Parker(int workers, Poller* poller)
+    : workers_(workers), poller_(poller), slots_(new Slot[workers]) {
   sleepers_.reserve(workers);
 }
 
@@ -96,27 +108,45 @@ void Parker::notify_global() {
 
 void Parker::wake_one() {
   int w;
+  bool polling;
   {
     LockGuard lock(mu_);
     if (sleepers_.empty()) return;
-    w = sleepers_.back();
-    sleepers_.pop_back();
+    // The warmest sleeper that is not polling: the poller sleeper keeps
+    // watching I/O unless it is the only one left.
+    auto it = sleepers_.end() - 1;
+    while (it != sleepers_.begin() && slots_[*it].polling) --it;
+    if (slots_[*it].polling) it = sleepers_.end() - 1;
+    w = *it;
+    sleepers_.erase(it);
     sleeping_.fetch_sub(1, std::memory_order_relaxed);  // under mu_, read as a hint
+    polling = slots_[w].polling;
+    // Release: the woken worker's acquire load in park() sees our caller's
+    // push. Under mu_, so park() decides to poll or not under the same lock
+    // and a ring is never sent to a worker that has not started polling.
+    slots_[w].word.store(0, std::memory_order_release);
   }
-  // Release: the woken worker's acquire load in park() sees our caller's push.
-  slots_[w].word.store(0, std::memory_order_release);
-  futex_wake(&slots_[w].word);
+  wake_slot(w, polling);
 }
 
 void Parker::wake_all() {
-  std::vector<int> all;
+  std::vector<std::pair<int, bool>> all;
   {
     LockGuard lock(mu_);
-    all.swap(sleepers_);
+    for (int w : sleepers_) {
+      all.emplace_back(w, slots_[w].polling);
+      slots_[w].word.store(0, std::memory_order_release);
+    }
+    sleepers_.clear();
     sleeping_.store(0, std::memory_order_relaxed);
   }
-  for (int w : all) {
-    slots_[w].word.store(0, std::memory_order_release);
+  for (auto [w, polling] : all) wake_slot(w, polling);
+}
+
+void Parker::wake_slot(int w, bool polling) {
+  if (polling) {
+    poller_->ring();
+  } else {
     futex_wake(&slots_[w].word);
   }
 }
@@ -146,6 +176,22 @@ void Parker::cancel_park(int w) {
 }
 
 void Parker::park(int w, int64_t deadline_ns) {
+  if (poller_ != nullptr && poller_->in_use() && poller_->try_acquire()) {
+    bool sleep;
+    {
+      LockGuard lock(mu_);
+      sleep = slots_[w].word.load(std::memory_order_acquire) == 1;
+      slots_[w].polling = sleep;
+    }
+    if (sleep) {
+      poller_->poll(deadline_ns);
+      LockGuard lock(mu_);
+      slots_[w].polling = false;
+    }
+    poller_->release();
+    cancel_park(w);
+    return;
+  }
   // Acquire: pairs with the release store in wake_one().
   while (slots_[w].word.load(std::memory_order_acquire) == 1) {
     if (deadline_ns >= 0 && monotonic_ns() >= deadline_ns) break;

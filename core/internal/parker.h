@@ -14,9 +14,13 @@
 
 namespace weft::internal {
 
+class Poller;
+
 class Parker {
  public:
-  explicit Parker(int workers);
+  // `poller` (may be null) is where one sleeping worker at a time blocks
+  // instead of its futex, so I/O readiness also ends its sleep.
+  Parker(int workers, Poller* poller);
 
   // A worker wants to steal. False if enough workers already search (at most
   // half of the awake ones, as in Go), in which case it should go to sleep.
@@ -44,7 +48,9 @@ class Parker {
   void prepare_park(int w);
   void cancel_park(int w);
   // Blocks until woken, until deadline_ns (CLOCK_MONOTONIC; < 0: none), or
-  // spuriously. Always leaves `w` unregistered.
+  // spuriously; if the poller is free, blocks in it (readiness ends the
+  // sleep too, and wakes the fibers it concerns onto this worker). Always
+  // leaves `w` unregistered.
   void park(int w, int64_t deadline_ns);
 
   uint32_t sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
@@ -53,8 +59,13 @@ class Parker {
   struct alignas(64) Slot {
     // 1 while the worker is registered asleep, 0 once woken. The futex word.
     std::atomic<uint32_t> word{0};
+    // The worker sleeps in the poller, not on `word`: wake it with a ring.
+    bool polling = false;  // guarded by mu_ (a plain bool in a lock-free Slot)
   };
+  void wake_slot(int w, bool polling);
+
   const int workers_;
+  Poller* const poller_;
   // Counters read on every local push: keep them on their own line.
   alignas(64) std::atomic<uint32_t> searching_{0};
   std::atomic<uint32_t> sleeping_{0};

@@ -15,6 +15,22 @@
 //   4. exit_ = true, wake every worker, join the threads.
 // Rejected: a registry of live fibers (a lock or a contended line per spawn)
 // and detaching unfinished fibers (their RAII would never run).
+//
+// Kill protocol (Fiber::kill, and step 2 above). request_kill sets the
+// fiber's sticky kill_requested flag, then reads its epoch; if the fiber is
+// parked with a published token, it is woken with that token (losing the
+// race to another waker is fine: the fiber re-checks the flag whenever a
+// wait ends). A fiber parking at the same time does the mirror image in
+// on_parked (store the token, then read the flag); both sides are seq_cst,
+// so at least one sees the other and no kill is lost between "checked the
+// flag" and "parked". Every suspension point calls throw_if_killed before
+// and after its wait, once its bookkeeping is undone, so FiberExit leaves
+// nothing linked behind. A fiber killed before its first run throws before
+// its body (exit_if_killed_before_start, park.cc), except while the runtime
+// stops; a fiber killing itself throws at once (kill_fiber, runtime.cc).
+// Rejected: unlinking the victim from whatever it waits in (every kind of
+// wait would need an unlink hook racing with its notifier; a wake-up with
+// the token lets the waiter clean up after itself, as after a timeout).
 #include "weft/core/internal/runtime_core.h"
 
 #include <chrono>
@@ -46,7 +62,7 @@ char* align_down(char* p, std::size_t a) {
 }  // namespace
 
 RuntimeCore::RuntimeCore(const CoreOptions& options)
-    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), parker_(options.workers) {
+    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), parker_(options.workers, &poller_) {
   register_overflow_pool(&pool_);
   workers_.reserve(options.workers);
   for (int i = 0; i < options.workers; ++i) {
@@ -114,6 +130,8 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   f->join_word.store(kJoinNone, std::memory_order_relaxed);
   f->kill_requested.store(stopping(), std::memory_order_relaxed);
   f->killed = false;
+  f->timeouts = nullptr;
+  f->timeout_deadline_ns = INT64_MAX;
   f->error = nullptr;
   f->next_ready = nullptr;
   f->last_worker = nullptr;

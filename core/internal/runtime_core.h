@@ -12,6 +12,7 @@
 #include "weft/core/internal/fiber_control.h"
 #include "weft/core/internal/injector.h"
 #include "weft/core/internal/parker.h"
+#include "weft/core/internal/poller.h"
 #include "weft/core/internal/stack_pool.h"
 
 namespace weft::internal {
@@ -64,6 +65,7 @@ class RuntimeCore {
   Worker* worker(int i) const { return workers_[i].get(); }
   Injector& injector() { return injector_; }
   Parker& parker() { return parker_; }
+  Poller& poller() { return poller_; }
   StackPool& stack_pool() { return pool_; }
   std::size_t stack_size() const { return pool_.stack_size(); }
 
@@ -78,6 +80,7 @@ class RuntimeCore {
 
   StackPool pool_;
   Injector injector_;
+  Poller poller_;  // before parker_, which points at it
   Parker parker_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};  // no more spawns from outside

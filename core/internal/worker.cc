@@ -8,11 +8,14 @@
 //      of the yield FIFO;
 //   2. the own RunQueue, LIFO (the freshest spawn: best locality for fork-join);
 //   3. the yield FIFO, then the Injector;
-//   4. stealing one fiber (and up to half the victim's queue) from random
+//   4. a non-blocking look at the poller (if no other worker holds it);
+//   5. stealing one fiber (and up to half the victim's queue) from random
 //      victims;
-//   5. sleeping in Parker::park until woken, or until the next timer is due.
-// Every kFairInterval decisions due timers, the Injector and the yield FIFO go
-// first, so a busy worker starves neither timers nor outside work.
+//   6. sleeping in Parker::park until woken, or until the next timer is due,
+//      in epoll_wait if the poller is free (so readiness ends the sleep).
+// Every kFairInterval decisions due timers, the poller, the Injector and the
+// yield FIFO go first, so a busy worker starves neither timers, I/O nor
+// outside work.
 //
 // The RunQueue itself is LIFO and never served oldest-first by its owner:
 // like Cilk, a worker finishes its newest work first and leaves the oldest
@@ -164,6 +167,7 @@ FiberControl* Worker::pop_yielded() {
 
 FiberControl* Worker::pick_fair() {
   if (!timers_.empty()) fire_timers();
+  poll_io();
   if (!rt_->injector().empty()) {
     if (FiberControl* f = rt_->injector().pop()) {
       WorkerCounters::bump(counters_.injector_pops);
@@ -224,6 +228,7 @@ FiberControl* Worker::find_work() {
     if (rt_->exiting()) return nullptr;
     if (!timers_.empty()) fire_timers();
     if (FiberControl* f = pick_local()) return f;
+    if (poll_io() != 0) continue;
     if (rt_->worker_count() > 1) {
       if (FiberControl* f = steal()) return f;
     }
@@ -290,6 +295,15 @@ void Worker::park() {
   }
   WorkerCounters::bump(counters_.parks);
   parker.park(index_, timers_.empty() ? -1 : timers_.next_deadline());
+}
+
+int Worker::poll_io() {
+  Poller& p = rt_->poller();
+  if (!p.in_use() || !p.try_acquire()) return 0;
+  int n = p.poll(0);
+  p.release();
+  if (n != 0) WorkerCounters::bump(counters_.io_wakeups, static_cast<uint64_t>(n));
+  return n;
 }
 
 void Worker::fire_timers() {

@@ -28,6 +28,7 @@ struct WorkerCounters {
   std::atomic<uint64_t> parks{0};       // times the thread went to sleep
   std::atomic<uint64_t> timers_fired{0};
   std::atomic<uint64_t> injector_pops{0};
+  std::atomic<uint64_t> io_wakeups{0};  // fibers woken by the poller here
 
   static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_release);
@@ -96,6 +97,7 @@ class Worker {
   FiberControl* pick_fair();
   FiberControl* steal();
   void park();
+  int poll_io();
   bool any_work_visible();
   void fire_timers();
   void push_run_queue(FiberControl* f);

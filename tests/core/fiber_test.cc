@@ -495,6 +495,72 @@ TEST_P(FiberTest, JoinAllFromAPlainThread) {
   EXPECT_EQ(b.get(), 2);
 }
 
+TEST_P(FiberTest, JoinAllResultSaysWhichFinished) {
+  Run([] {
+    std::atomic<bool> go{false};
+    auto quick = spawn([] { return 1; });
+    auto slow = spawn([&go] { WaitUntil(go); });
+    auto late_quick = spawn([] { sleep_for(absl::Milliseconds(1)); });
+    Fiber<int> empty;
+    JoinAllResult r = join_all({quick, slow, late_quick, empty}, absl::Milliseconds(30));
+    EXPECT_FALSE(r);
+    EXPECT_FALSE(r.all());
+    EXPECT_EQ(r.size(), 4u);
+    EXPECT_EQ(r.count(), 3u);  // the fiber after the slow one counts too
+    EXPECT_EQ(r.finished(), (std::vector<std::size_t>{0, 2, 3}));
+    EXPECT_EQ(r.pending(), (std::vector<std::size_t>{1}));
+    EXPECT_TRUE(r.finished(0));
+    EXPECT_FALSE(r.finished(1));
+    EXPECT_THROW(r.finished(4), std::out_of_range);
+    go = true;
+    r = join_all({quick, slow, late_quick, empty}, absl::Seconds(30));
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r.count(), 4u);
+    EXPECT_EQ(r.finished(), (std::vector<std::size_t>{0, 1, 2, 3}));
+    EXPECT_TRUE(r.pending().empty());
+    EXPECT_TRUE(r.finished(1));
+  });
+}
+
+TEST_P(FiberTest, JoinAllResultForARange) {
+  Run([] {
+    std::atomic<bool> go{false};
+    std::vector<Fiber<int>> fs;
+    for (int i = 0; i < 6; ++i) {
+      fs.push_back(spawn([&go, i] {
+        if (i % 3 == 1) WaitUntil(go);
+        return i;
+      }));
+    }
+    auto r = join_all(fs, absl::Milliseconds(30));
+    if (r) ADD_FAILURE() << "fibers 1 and 4 cannot have finished";
+    EXPECT_EQ(r.pending(), (std::vector<std::size_t>{1, 4}));
+    EXPECT_EQ(r.finished(), (std::vector<std::size_t>{0, 2, 3, 5}));
+    go = true;
+    auto all = join_all(fs);
+    EXPECT_TRUE(all.all());
+    EXPECT_EQ(all.size(), 6u);
+    std::vector<Fiber<int>> none;
+    auto empty = join_all(none, absl::ZeroDuration());
+    EXPECT_TRUE(empty);
+    EXPECT_EQ(empty.size(), 0u);
+    EXPECT_TRUE(empty.finished().empty());
+  });
+}
+
+TEST_P(FiberTest, JoinAllResultFromAPlainThread) {
+  Runtime rt(options());
+  std::atomic<bool> go{false};
+  auto a = rt.spawn([] { return 1; });
+  auto b = rt.spawn([&go] { WaitUntil(go); });
+  a.join();
+  auto r = join_all({a, b}, absl::Milliseconds(20));
+  EXPECT_FALSE(r);
+  EXPECT_EQ(r.finished(), (std::vector<std::size_t>{0}));
+  go = true;
+  EXPECT_TRUE(join_all({a, b}, absl::Seconds(30)));
+}
+
 TEST_P(FiberTest, FiberJoiningItselfThrowsUsageError) {
   Run([] {
     Fiber<std::string> self;

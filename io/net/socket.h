@@ -1,0 +1,43 @@
+// weft::net::Socket — an owned, non-blocking socket fd, registered with the
+// runtime's poller; the base of TcpStream, TcpListener and UdpSocket.
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "weft/io/net/address.h"
+
+namespace weft::net {
+
+class Socket {
+ public:
+  Socket() = default;
+  // Takes ownership of a socket fd and makes it non-blocking.
+  explicit Socket(int fd);
+  Socket(Socket&& other) noexcept;
+  Socket& operator=(Socket&& other) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  ~Socket() { close(); }
+
+  // Closes the socket (ending any fiber's wait on it with Cancelled).
+  // Idempotent; the destructor calls it.
+  void close();
+
+  bool is_open() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  absl::StatusOr<Address> local_address() const;
+
+  // Creates a socket of `family` (AF_INET, AF_INET6) and `type`
+  // (SOCK_STREAM, SOCK_DGRAM), non-blocking and close-on-exec.
+  static absl::StatusOr<Socket> open(int family, int type);
+
+ protected:
+  int fd_ = -1;
+};
+
+namespace internal {
+// An absl::Status from errno: code from the errno, message "op: strerror".
+absl::Status errno_status(int err, std::string_view op);
+}  // namespace internal
+
+}  // namespace weft::net
