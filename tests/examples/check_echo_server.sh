@@ -3,31 +3,8 @@
 # once and checks what the server prints about them.
 set -u
 bin=$1
-fail() { echo "FAIL: $*"; [ -f "${log:-}" ] && { echo "--- server output:"; cat "$log"; }; exit 1; }
-
-dir=$(mktemp -d)
-log=$dir/server.log
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-# Waits up to 5 s for a line matching the regex $1 in the server's output.
-wait_for() {
-  for _ in $(seq 50); do
-    grep -Eq "$1" "$log" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-timeout 30 "$bin" --port=0 --workers=2 >"$log" 2>&1 &
-server=$!
-wait_for '^Listening on 127\.0\.0\.1:[0-9]+$' || fail "no 'Listening on 127.0.0.1:PORT' line"
-port=$(sed -nE 's/^Listening on 127\.0\.0\.1:([0-9]+)$/\1/p' "$log")
-[ "$port" -gt 0 ] || fail "bad port '$port'"
+source "$(dirname "$0")/server_lib.sh"
+start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2
 
 # Two connections open at once; each echoes a line, then 256 KiB written by
 # a thread while the main thread reads (so neither side's buffer stalls the

@@ -5,25 +5,8 @@
 # oversized and a chunked request.
 set -u
 bin=$1
-fail() { echo "FAIL: $*"; [ -f "${log:-}" ] && { echo "--- server output:"; cat "$log"; }; exit 1; }
-
-dir=$(mktemp -d)
-log=$dir/server.log
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-timeout 30 "$bin" --port=0 --workers=2 >"$log" 2>&1 &
-server=$!
-for _ in $(seq 50); do
-  grep -Eq '^Listening on http://127\.0\.0\.1:[0-9]+/$' "$log" && break
-  sleep 0.1
-done
-port=$(sed -nE 's|^Listening on http://127\.0\.0\.1:([0-9]+)/$|\1|p' "$log")
-[ -n "$port" ] || fail "no 'Listening on http://127.0.0.1:PORT/' line"
+source "$(dirname "$0")/server_lib.sh"
+start_server '^Listening on http://127\.0\.0\.1:([0-9]+)/$' "$bin" --port=0 --workers=2
 
 timeout 20 python3 - "$port" <<'PY' || fail "see above"
 import socket, sys
