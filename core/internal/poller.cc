@@ -232,9 +232,19 @@ absl::Status Poller::watch(int fd) {
 void Poller::forget(int fd) {
   FdSlot* s = FdTable::get().slot(fd, false);
   if (s == nullptr) return;
-  uint32_t st = 2;
-  if (!s->state.compare_exchange_strong(st, 1, std::memory_order_acquire)) return;
-  epoll_ctl(s->owner->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  // Take the slot (state 1) whatever its state, waiting out a registration
+  // in progress: a wait that read the generation before a concurrent
+  // close must see it bumped, even if its fd never got registered.
+  uint32_t st;
+  for (;;) {
+    st = s->state.load(std::memory_order_acquire);
+    if (st == 1) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    if (s->state.compare_exchange_weak(st, 1, std::memory_order_acquire)) break;
+  }
+  if (st == 2) epoll_ctl(s->owner->epfd_, EPOLL_CTL_DEL, fd, nullptr);
   cancel_waits(*s);
   s->owner = nullptr;
   s->state.store(0, std::memory_order_release);
@@ -244,9 +254,13 @@ absl::Status Poller::wait(int fd, IoDir dir, int64_t deadline_ns) {
   Worker* w = Worker::current();
   FiberControl* self = w != nullptr ? w->current_fiber() : nullptr;
   if (self == nullptr) return wait_thread(fd, dir, deadline_ns);
-  if (absl::Status st = watch(fd); !st.ok()) return st;
-  FdSlot* s = FdTable::get().slot(fd, false);
+  FdSlot* s = FdTable::get().slot(fd, true);
+  if (s == nullptr) return absl::InvalidArgumentError(absl::StrCat("weft: bad fd ", fd));
+  // The generation first, then the registration: a forget() (close) racing
+  // with this wait bumps it after our read, and the loop reports Cancelled
+  // instead of parking on an fd that is gone.
   const uint32_t gen = s->gen.load(std::memory_order_acquire);
+  if (absl::Status st = watch(fd); !st.ok()) return st;
   std::atomic<uintptr_t>& word = s->word[static_cast<int>(dir)];
   const uintptr_t me = reinterpret_cast<uintptr_t>(self);
   for (;;) {
