@@ -19,8 +19,11 @@ class Socket {
   Socket& operator=(const Socket&) = delete;
   ~Socket() { close(); }
 
-  // Closes the socket (ending any fiber's wait on it with Cancelled).
-  // Idempotent; the destructor calls it.
+  // Closes the socket. Idempotent; the destructor calls it. Like any other
+  // call on the same object, it must not race with a call another fiber is
+  // making on it: to stop a fiber blocked on a TcpStream from elsewhere, use
+  // TcpStream::shutdown() (its read returns EOF, its write an error) or kill
+  // that fiber, and let the owner close.
   void close();
 
   bool is_open() const { return fd_ >= 0; }

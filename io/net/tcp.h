@@ -20,7 +20,9 @@
 // an error status. Like Go, connections get TCP_NODELAY by default.
 //
 // One fiber may read while another writes the same stream; two fibers
-// reading (or writing) one stream at once get FailedPrecondition.
+// reading (or writing) one stream at once get FailedPrecondition. Any fiber
+// may call shutdown() to end another's blocked read or write; close() belongs
+// to the fiber that owns the stream (see Socket::close).
 #pragma once
 
 #include <cstddef>
@@ -53,7 +55,9 @@ class TcpStream : public Socket {
 
   // Half-close: the peer reads EOF; this side can still read.
   absl::Status shutdown_write();
-  // Shuts both directions down (the fd stays open until close()).
+  // Shuts both directions down (the fd stays open until close()). Safe while
+  // another fiber is blocked on this stream: its read returns EOF (0), its
+  // write an error.
   absl::Status shutdown();
   absl::Status set_nodelay(bool on);
   absl::StatusOr<Address> peer_address() const;
