@@ -741,6 +741,28 @@ TEST_P(TcpTest, CloseWhileAnotherFiberReads) {
   });
 }
 
+// shutdown() from another fiber ends a blocked read with EOF: the way to stop
+// a reader without racing on its socket (Socket::close).
+TEST_P(TcpTest, ShutdownFromAnotherFiberEndsABlockedRead) {
+  Run([] {
+    Server srv = Listen();
+    Conn c = Connect(*srv.listener, srv.address);
+    std::atomic<bool> entered{false};
+    auto reader = spawn([&]() -> absl::StatusOr<std::size_t> {
+      char buf[8];
+      entered = true;
+      return c.server.read_some(buf, absl::Now() + kLong);
+    });
+    while (!entered.load()) sleep_for(absl::Milliseconds(1));
+    sleep_for(kSettle);
+    EXPECT_FALSE(reader.ready());
+    ASSERT_TRUE(c.server.shutdown().ok());
+    absl::StatusOr<std::size_t> n = reader.get();
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 0u);
+  });
+}
+
 // A plain thread can dial, accept and talk; every call blocks the thread.
 TEST(TcpThreadTest, PlainThreadEcho) {
   Server srv = Listen();
