@@ -15,6 +15,8 @@
 
 #include "weft/core/errors.h"
 #include "weft/core/fiber.h"
+#include "weft/core/generator.h"
+#include "weft/core/greenlet.h"
 #include "weft/core/runtime.h"
 #include "weft/core/spawn.h"
 #include "weft/core/this_fiber.h"

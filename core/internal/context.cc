@@ -38,7 +38,10 @@ extern "C" __cxa_eh_globals* __cxa_get_globals() noexcept;
 // 38 ns / 56 ns / 68 ms with Boost's jmp (where the call sites differ, the
 // indirect-branch predictor does better). So Context::jump takes `balanced`:
 // the yield path, whose switches pair up call sites, uses the `ret` form;
-// everything else Boost's (12 ns / 62 ns / 67 ms).
+// everything else Boost's (12 ns / 62 ns / 67 ms). Generators and greenlets
+// switch with neither: Context::jump_inline (context.h) is the same frame
+// switched by inline asm at the caller's site, with no call and no return;
+// only a dying coroutine's last switch comes here, with `ret`.
 extern "C" boost::context::detail::transfer_t weft_jump_fcontext(void* to, void* data);
 asm(R"(
   .text
@@ -82,25 +85,15 @@ weft_jump_fcontext:
 namespace weft::internal {
 namespace fc = boost::context::detail;
 
-namespace {
-struct EhGlobals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
+constinit thread_local EhGlobals* t_eh_globals = nullptr;
 
-// Cached per thread: __cxa_get_globals lives in libstdc++.so and costs a
-// call plus __tls_get_addr, a third of a switch. Read only before a jump, on
-// the thread that jumps, so a fiber that migrates never uses a stale copy.
-thread_local EhGlobals* t_eh = nullptr;
-
-inline EhGlobals* eh_globals() {
-  EhGlobals* eh = t_eh;
-  if (__builtin_expect(eh == nullptr, 0)) {
-    eh = t_eh = reinterpret_cast<EhGlobals*>(__cxxabiv1::__cxa_get_globals());
-  }
+EhGlobals* eh_globals_slow() {
+  auto* eh = reinterpret_cast<EhGlobals*>(__cxxabiv1::__cxa_get_globals());
+  t_eh_globals = eh;
   return eh;
 }
-}  // namespace
+
+void swap_eh_state(Context* from, Context* to) { Context::swap_eh(from, to); }
 
 struct ContextAccess {
   // First thing a resumed context does: record where the suspended side
@@ -179,12 +172,7 @@ void Context::release() {
 void Context::jump(Context* from, Context* to, Handover* h, bool from_dies, bool balanced) {
   h->from = from;
   h->to = to;
-  // Swap the thread's C++ exception state: save ours, install `to`'s.
-  EhGlobals* eh = eh_globals();
-  from->eh_caught_ = eh->caught_exceptions;
-  from->eh_uncaught_ = eh->uncaught_exceptions;
-  eh->caught_exceptions = to->eh_caught_;
-  eh->uncaught_exceptions = to->eh_uncaught_;
+  swap_eh(from, to);  // save our C++ exception state, install `to`'s
 #if defined(WEFT_ASAN)
   __sanitizer_start_switch_fiber(from_dies ? nullptr : &from->asan_fake_stack_,
                                  to->stack_lo_, to->stack_size_);

@@ -3,7 +3,9 @@
 // A Context is a suspended execution: a stack pointer saved by
 // boost::context::detail::jump_fcontext, plus what the sanitizers and the C++
 // runtime need to know about the stack it runs on. Everything else in weft
-// switches through `Context::jump()` and never sees fcontext directly.
+// switches through `Context::jump()` (or, for generators and greenlets, its
+// header-inline twin `Context::jump_inline()`) and never sees fcontext
+// directly.
 //
 // Switch protocol ("hand-over"): the side that suspends passes a pointer to a
 // Handover record. The side that resumes, as its very first act, stores the
@@ -18,9 +20,53 @@
 #include <cstddef>
 #include <cstdint>
 
+// WEFT_INLINE_SWITCH: Context::jump_inline is compiled into its caller (x86-64
+// SysV, no sanitizer). Elsewhere it calls Context::jump, whose out-of-line
+// body carries the sanitizer annotations.
+#if defined(__x86_64__) && defined(__linux__) && !defined(WEFT_ASAN) && !defined(WEFT_TSAN) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if !__has_feature(address_sanitizer) && !__has_feature(thread_sanitizer)
+#define WEFT_INLINE_SWITCH 1
+#endif
+#else
+#define WEFT_INLINE_SWITCH 1
+#endif
+#endif
+
 namespace weft::internal {
 
 class Context;
+
+// The C++ runtime's per-thread exception state (libsupc++'s __cxa_eh_globals,
+// laid out by the Itanium C++ ABI): the chain of caught exceptions and
+// std::uncaught_exceptions(). A switch saves the running context's and
+// installs the resumed one's.
+struct EhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+
+// This thread's EhGlobals, cached: __cxa_get_globals lives in libstdc++.so and
+// costs a call plus __tls_get_addr, a third of a switch. Null until the
+// thread's first switch. Read only right before a jump, on the thread that
+// jumps (a fiber may resume on another thread, so no copy survives a switch).
+extern constinit thread_local EhGlobals* t_eh_globals;
+EhGlobals* eh_globals_slow();  // fills t_eh_globals
+
+inline EhGlobals* eh_globals() {
+  EhGlobals* eh = t_eh_globals;
+  if (__builtin_expect(eh == nullptr, 0)) eh = eh_globals_slow();
+  return eh;
+}
+
+// Context::jump_inline's exception-state swap, out of line. Used by code built
+// for a shared object (-fPIC without -fPIE): there the thread_local is reached
+// through __tls_get_addr, whose result the compiler may keep for a whole
+// function, across a switch after which that function may run on another
+// thread (its fiber parked and moved). An executable's TLS is read through
+// %fs on every access, so inline code is safe there.
+void swap_eh_state(Context* from, Context* to);
 
 // What the resumed side must do for the suspended side. Lives on the stack of
 // the suspending context; valid until that context is resumed again (or, for a
@@ -58,6 +104,22 @@ class Context {
   static void jump(Context* from, Context* to, Handover* h, bool from_dies = false,
                    bool balanced = false);
 
+  // jump(from, to, h) with from_dies = false, compiled into the caller: no
+  // call, no return, so the CPU's return-stack buffer is untouched and every
+  // inlined copy has its own indirect-jump prediction. For switches whose two
+  // sides sit at different call sites (a generator's send and its yield).
+  // Where WEFT_INLINE_SWITCH is not defined it is jump(..., balanced = true).
+  [[gnu::always_inline]] static inline void jump_inline(Context* from, Context* to, Handover* h);
+
+  // Saves the thread's exception state in `from` and installs `to`'s.
+  [[gnu::always_inline]] static inline void swap_eh(Context* from, Context* to) {
+    EhGlobals* eh = eh_globals();
+    from->eh_caught_ = eh->caught_exceptions;
+    from->eh_uncaught_ = eh->uncaught_exceptions;
+    eh->caught_exceptions = to->eh_caught_;
+    eh->uncaught_exceptions = to->eh_uncaught_;
+  }
+
   // Tells the sanitizers the stack bounds of this context have changed (a fiber
   // context being reused for a new stack).
   void set_stack(void* stack_lo, void* stack_hi);
@@ -82,5 +144,112 @@ class Context {
   void* eh_caught_ = nullptr;
   unsigned int eh_uncaught_ = 0;
 };
+
+#if defined(WEFT_INLINE_SWITCH)
+// Vector and mask registers the SysV ABI lets a callee clobber, beyond xmm0-15.
+// The resumed side runs arbitrary code before it switches back, so the inline
+// switch clobbers everything a call would.
+#if defined(__AVX512F__)
+#define WEFT_SWITCH_AVX512_CLOBBERS                                                           \
+  , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", \
+      "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5",  \
+      "k6", "k7"
+#else
+#define WEFT_SWITCH_AVX512_CLOBBERS
+#endif
+// With -fcf-protection=branch, indirect jumps must land on endbr64.
+#if defined(__CET__) && (__CET__ & 1)
+#define WEFT_SWITCH_LANDING "endbr64\n\t"
+#else
+#define WEFT_SWITCH_LANDING ""
+#endif
+#endif
+
+inline void Context::jump_inline(Context* from, Context* to, Handover* h) {
+#if defined(WEFT_INLINE_SWITCH)
+  h->from = from;
+  h->to = to;
+#if defined(__PIC__) && !defined(__PIE__)
+  swap_eh_state(from, to);
+#else
+  swap_eh(from, to);
+#endif
+  // The switch. It suspends into, and resumes from, the frame that
+  // boost::context's x86-64 SysV make_fcontext/jump_fcontext and
+  // weft_jump_fcontext (context.cc) use, so any of them can resume a context
+  // it suspended and it can resume theirs (a fresh make_fcontext context
+  // included). The suspended stack pointer points at:
+  //   0x00 MXCSR (4 bytes), x87 control word (2)   0x08 r12   0x10 r13
+  //   0x18 r14   0x20 r15   0x28 rbx   0x30 rbp   0x38 resume address
+  // and the resumed side finds, as a jump_fcontext return (a transfer_t) and
+  // as a context function's first argument: rax = rdi = the stack pointer
+  // just saved, rdx = rsi = the Handover pointer.
+  // Where a call would push its return address, this pushes the address of
+  // the local label 1, and it ends in `jmp` to the target's resume address,
+  // not `ret`. First it steps over the 128-byte red zone: the enclosing
+  // function may keep data below %rsp (the compiler sees no call here), and
+  // the pushes would overwrite it. The red-zone step is undone at label 1,
+  // after the resuming side popped the whole 0x40-byte frame, so %rsp leaves
+  // the statement as it came in. Callee-saved registers travel in the frame;
+  // everything a call may clobber is declared clobbered (the x87 stack too,
+  // which must be empty here as at a call), with memory: the other side reads
+  // and writes anything before it switches back. Operands are registers
+  // only: %rsp moves under the statement, so an %rsp-based memory operand
+  // would address the wrong place. The statement has no unwind info of its
+  // own: a synchronous unwind never stops inside it (it makes no call); only
+  // a sampling profiler's stack walk taken in its few instructions may come
+  // out short.
+  void* target = to->fctx_;
+  void* data = h;
+  void* suspended;  // rax at label 1: where the side that resumed us stopped
+  void* received;   // rdx at label 1: its Handover
+  asm volatile(
+      "leaq -128(%%rsp), %%rsp\n\t"
+      "leaq 1f(%%rip), %%rcx\n\t"
+      "pushq %%rcx\n\t"
+      "leaq -0x38(%%rsp), %%rsp\n\t"
+      "stmxcsr (%%rsp)\n\t"
+      "fnstcw 0x4(%%rsp)\n\t"
+      "movq %%r12, 0x8(%%rsp)\n\t"
+      "movq %%r13, 0x10(%%rsp)\n\t"
+      "movq %%r14, 0x18(%%rsp)\n\t"
+      "movq %%r15, 0x20(%%rsp)\n\t"
+      "movq %%rbx, 0x28(%%rsp)\n\t"
+      "movq %%rbp, 0x30(%%rsp)\n\t"
+      "movq %%rsp, %%rax\n\t"
+      "movq %%rdi, %%rsp\n\t"
+      "movq 0x38(%%rsp), %%rcx\n\t"
+      "ldmxcsr (%%rsp)\n\t"
+      "fldcw 0x4(%%rsp)\n\t"
+      "movq 0x8(%%rsp), %%r12\n\t"
+      "movq 0x10(%%rsp), %%r13\n\t"
+      "movq 0x18(%%rsp), %%r14\n\t"
+      "movq 0x20(%%rsp), %%r15\n\t"
+      "movq 0x28(%%rsp), %%rbx\n\t"
+      "movq 0x30(%%rsp), %%rbp\n\t"
+      "leaq 0x40(%%rsp), %%rsp\n\t"
+      "movq %%rsi, %%rdx\n\t"
+      "movq %%rax, %%rdi\n\t"
+      "jmp *%%rcx\n"
+      "1:\n\t" WEFT_SWITCH_LANDING
+      "leaq 128(%%rsp), %%rsp"
+      : "+D"(target), "+S"(data), "=a"(suspended), "=d"(received)
+      :
+      : "rcx", "r8", "r9", "r10", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st",
+        "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "memory",
+        "cc" WEFT_SWITCH_AVX512_CLOBBERS);
+  // Resumed: the hand-over, as ContextAccess::finish does it (no sanitizer
+  // here to tell).
+  auto* back = static_cast<Handover*>(received);
+  back->from->fctx_ = suspended;
+  if (back->action != nullptr) back->action(back);
+#else
+  jump(from, to, h, /*from_dies=*/false, /*balanced=*/true);
+#endif
+}
+
+#undef WEFT_SWITCH_AVX512_CLOBBERS
+#undef WEFT_SWITCH_LANDING
 
 }  // namespace weft::internal
