@@ -5,7 +5,8 @@
 #
 # usage: tools/run_io_peers.sh [options] [BUILD_DIR]
 #   --echo-load PATH   weft's bench/echo_load: the echo load generator
-#   --weft-echo PATH   examples/echo_server (run as --port P --workers 2 --quiet)
+#   --weft-echo PATH   examples/echo_server (run twice: --workers 2, and --workers 1
+#                      as weft-1w, the shape of the single-threaded C server)
 #   --weft-http PATH   examples/http_hello (run as --port P --workers 2)
 #   --seconds S        length of each echo and wrk run (default 10)
 #   --reps N           runs of each measurement; medians are reported (default 1)
@@ -284,6 +285,9 @@ for ((rep = 1; rep <= reps; rep++)); do
       [[ -n "$c_echo" ]] && echo_run c_epoll "$c" "$c_echo" --port @PORT@
       [[ -n "$go_echo" ]] && echo_run go "$c" "$go_echo" --port @PORT@
       [[ -n "$weft_echo" ]] && echo_run weft "$c" "$weft_echo" --port @PORT@ --workers 2 --quiet
+      # One worker: the same shape as the single-threaded C server, leaving
+      # the other core to the load generator on a 2-core machine.
+      [[ -n "$weft_echo" ]] && echo_run weft-1w "$c" "$weft_echo" --port @PORT@ --workers 1 --quiet
     done
   fi
   if ((have_wrk)); then
@@ -326,17 +330,21 @@ awk '
       m_rps[key] = median(key, "rps"); m_p99[key] = median(key, "p99"); m_cpu[key] = median(key, "cpu")
       printf "%-8s %-10s %12.0f %10.0f %10.0f %12.2f %4d  %s\n", p[1], p[2], m_rps[key], median(key, "p50"), m_p99[key], m_cpu[key], count[key], extra[key]
       bench[p[2]] = 1
+      if (p[1] ~ /^weft/) wefts[p[1]] = 1
     }
     first = 1
     for (b in bench) {
       base = (b ~ /^echo/) ? "c_epoll" : "nginx"
-      w = "weft" SUBSEP b; o = base SUBSEP b
-      if (!(w in count) || !(o in count) || m_rps[o] == 0) continue
-      if (first) { print ""; first = 0 }
-      printf "weft/%s %-10s rps %.2fx", base, b, m_rps[w] / m_rps[o]
-      if (m_p99[o] > 0) printf "  p99 %.2fx", m_p99[w] / m_p99[o]
-      if (m_cpu[o] > 0) printf "  cpu/op %.2fx", m_cpu[w] / m_cpu[o]
-      printf "\n"
+      o = base SUBSEP b
+      for (name in wefts) {
+        w = name SUBSEP b
+        if (!(w in count) || !(o in count) || m_rps[o] == 0) continue
+        if (first) { print ""; first = 0 }
+        printf "%s/%s %-10s rps %.2fx", name, base, b, m_rps[w] / m_rps[o]
+        if (m_p99[o] > 0) printf "  p99 %.2fx", m_p99[w] / m_p99[o]
+        if (m_cpu[o] > 0) printf "  cpu/op %.2fx", m_cpu[w] / m_cpu[o]
+        printf "\n"
+      }
     }
   }' "$results"
 
