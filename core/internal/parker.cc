@@ -175,7 +175,7 @@ void Parker::cancel_park(int w) {
   slots_[w].word.store(0, std::memory_order_relaxed);
 }
 
-int Parker::park(int w, int64_t deadline_ns) {
+void Parker::park(int w, int64_t deadline_ns) {
   if (poller_ != nullptr && poller_->in_use() && poller_->try_acquire()) {
     bool sleep;
     {
@@ -183,15 +183,14 @@ int Parker::park(int w, int64_t deadline_ns) {
       sleep = slots_[w].word.load(std::memory_order_acquire) == 1;
       slots_[w].polling = sleep;
     }
-    int woken = 0;
     if (sleep) {
-      woken = poller_->poll(deadline_ns);
+      poller_->poll(deadline_ns);
       LockGuard lock(mu_);
       slots_[w].polling = false;
     }
     poller_->release();
     cancel_park(w);
-    return woken;
+    return;
   }
   // Acquire: pairs with the release store in wake_one().
   while (slots_[w].word.load(std::memory_order_acquire) == 1) {
@@ -199,7 +198,6 @@ int Parker::park(int w, int64_t deadline_ns) {
     futex_wait(&slots_[w].word, 1, deadline_ns);
   }
   cancel_park(w);
-  return 0;
 }
 
 }  // namespace weft::internal

@@ -50,8 +50,8 @@ class Parker {
   // Blocks until woken, until deadline_ns (CLOCK_MONOTONIC; < 0: none), or
   // spuriously; if the poller is free, blocks in it (readiness ends the
   // sleep too, and wakes the fibers it concerns onto this worker). Always
-  // leaves `w` unregistered. Returns how many fibers the poller woke.
-  int park(int w, int64_t deadline_ns);
+  // leaves `w` unregistered.
+  void park(int w, int64_t deadline_ns);
 
   uint32_t sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
 

@@ -98,7 +98,7 @@ class Worker {
   FiberControl* steal();
   void park();
   int poll_io();
-  void spread_io_batch(int woken);
+  void spread_io_batch();
   bool any_work_visible();
   void fire_timers();
   void push_run_queue(FiberControl* f);
@@ -120,9 +120,13 @@ class Worker {
   FiberControl* yielded_head_ = nullptr;
   FiberControl* yielded_tail_ = nullptr;
   uint32_t next_streak_ = 0;           // consecutive runs from the next slot
-  // Set while the poller wakes a batch of fibers onto this worker: their
-  // pushes skip waking a sleeper; spread_io_batch decides once per batch.
-  bool quiet_pushes_ = false;
+  // Set while this worker polls: fibers the poller wakes are collected here
+  // in readiness order (linked through next_ready) and placed once the batch
+  // is complete (spread_io_batch).
+  bool collecting_io_ = false;
+  FiberControl* io_head_ = nullptr;
+  FiberControl* io_tail_ = nullptr;
+  std::size_t io_count_ = 0;
   uint64_t tick_ = 0;                  // scheduling decisions made
   uint32_t rng_;
   uint64_t id_next_ = 0;
