@@ -127,6 +127,7 @@ class Channel {
   T take_front() ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
     T v = std::move(buf_.front().second);
     buf_.pop_front();
+    senders_.assert_held_via_shared_lock();  // one lock for both queues
     if (capacity_ == 0) {
       senders_.notify_all();
     } else {

@@ -72,6 +72,11 @@ class ABSL_LOCKABLE WaitQueue {
 
   bool has_waiters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) { return head_ != nullptr; }
 
+  // Tells clang's thread-safety analysis that this queue's lock is held
+  // when the caller holds it through another queue sharing it (a channel's
+  // senders and receivers); checks nothing at run time.
+  void assert_held_via_shared_lock() const ABSL_ASSERT_EXCLUSIVE_LOCK() {}
+
   // Waiter records live on the waiting fibers' stacks; public for the .cc only.
   struct Waiter {
     internal::FiberControl* fiber = nullptr;
