@@ -6,10 +6,11 @@
 // weft goes through Context::jump, so telling them here covers all of weft.
 #include "weft/core/internal/context.h"
 
+#include <pthread.h>
+
 #include <boost/context/detail/fcontext.hpp>
 
 #if defined(WEFT_ASAN)
-#include <pthread.h>
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -142,15 +143,20 @@ void Context::make(void* stack_lo, void* stack_hi, void (*entry)(Handover*)) {
 #endif
 }
 
+bool Context::thread_stack_bounds(void** lo, std::size_t* size) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
+  pthread_attr_getstack(&attr, lo, size);
+  pthread_attr_destroy(&attr);
+  return true;
+}
+
 void Context::adopt_current_thread() {
 #if defined(WEFT_ASAN)
   // ASan must be told the bounds of the stack we return to.
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    void* lo = nullptr;
-    std::size_t size = 0;
-    pthread_attr_getstack(&attr, &lo, &size);
-    pthread_attr_destroy(&attr);
+  void* lo = nullptr;
+  std::size_t size = 0;
+  if (thread_stack_bounds(&lo, &size)) {
     stack_lo_ = lo;
     stack_size_ = size;
   }

@@ -95,6 +95,10 @@ class Context {
   // (a worker's scheduler loop). Needed only for the sanitizers.
   void adopt_current_thread();
 
+  // The calling thread's own stack, [*lo, *lo + *size); false (and nothing
+  // written) if the system cannot say.
+  static bool thread_stack_bounds(void** lo, std::size_t* size);
+
   // Suspends `from` (the running context) and resumes `to`, handing over `h`.
   // Returns when some context jumps back to `from`; by then that context's
   // Handover has been processed. `from_dies` tells ASan to drop `from`'s fake

@@ -65,7 +65,6 @@
 // as both keep Boost's frame.
 #include "weft/core/internal/coroutine.h"
 
-#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -157,12 +156,9 @@ constexpr std::size_t kPage = 4096;
 StackRange thread_stack() {
   thread_local StackRange range = [] {
     StackRange r;
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-      void* lo = nullptr;
-      std::size_t size = 0;
-      pthread_attr_getstack(&attr, &lo, &size);
-      pthread_attr_destroy(&attr);
+    void* lo = nullptr;
+    std::size_t size = 0;
+    if (Context::thread_stack_bounds(&lo, &size)) {
       r.lo = static_cast<char*>(lo);
       r.hi = r.lo + size;
     }
