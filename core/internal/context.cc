@@ -39,10 +39,15 @@ extern "C" __cxa_eh_globals* __cxa_get_globals() noexcept;
 // 38 ns / 56 ns / 68 ms with Boost's jmp (where the call sites differ, the
 // indirect-branch predictor does better). So Context::jump takes `balanced`:
 // the yield path, whose switches pair up call sites, uses the `ret` form;
-// everything else Boost's (12 ns / 62 ns / 67 ms). Generators and greenlets
-// switch with neither: Context::jump_inline (context.h) is the same frame
-// switched by inline asm at the caller's site, with no call and no return;
-// only a dying coroutine's last switch comes here, with `ret`.
+// everything else Boost's (12 ns / 62 ns / 67 ms). Without a sanitizer,
+// generators, greenlets and the workers now switch with neither:
+// Context::jump_inline (context.h) is the same frame switched by inline asm
+// at the caller's site, with no call and no return (for the workers see
+// Worker::switch_to). Measured together with a trimmed park/wake path
+// (weft_bench medians, one worker): channel ping-pong 136-169 -> 89-98 ns,
+// skynet 64-71 -> 53-67 ms, yield and spawn+join within noise. Only a dying
+// coroutine's last switch comes here without a sanitizer, with `ret`; with
+// one, every switch does (the annotations live here).
 extern "C" boost::context::detail::transfer_t weft_jump_fcontext(void* to, void* data);
 asm(R"(
   .text

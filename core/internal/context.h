@@ -3,9 +3,9 @@
 // A Context is a suspended execution: a stack pointer saved by
 // boost::context::detail::jump_fcontext, plus what the sanitizers and the C++
 // runtime need to know about the stack it runs on. Everything else in weft
-// switches through `Context::jump()` (or, for generators and greenlets, its
-// header-inline twin `Context::jump_inline()`) and never sees fcontext
-// directly.
+// switches through `Context::jump()` (or, for workers, generators and
+// greenlets, its header-inline twin `Context::jump_inline()`) and never sees
+// fcontext directly.
 //
 // Switch protocol ("hand-over"): the side that suspends passes a pointer to a
 // Handover record. The side that resumes, as its very first act, stores the
@@ -111,8 +111,9 @@ class Context {
   // jump(from, to, h) with from_dies = false, compiled into the caller: no
   // call, no return, so the CPU's return-stack buffer is untouched and every
   // inlined copy has its own indirect-jump prediction. For switches whose two
-  // sides sit at different call sites (a generator's send and its yield).
-  // Where WEFT_INLINE_SWITCH is not defined it is jump(..., balanced = true).
+  // sides sit at different call sites (a generator's send and its yield) and
+  // for the workers' (Worker::switch_to). Where WEFT_INLINE_SWITCH is not
+  // defined it is jump(..., balanced = true).
   [[gnu::always_inline]] static inline void jump_inline(Context* from, Context* to, Handover* h);
 
   // Saves the thread's exception state in `from` and installs `to`'s.

@@ -21,7 +21,10 @@
 namespace weft::internal {
 namespace {
 
+// The Handover comes first: on_parked finds the rest from the pointer it is
+// given (one record on the parking fiber's stack, one store less).
 struct ParkArgs {
+  Handover h;
   FiberControl* self;
   uint64_t token;
   int64_t deadline_ns;
@@ -29,28 +32,37 @@ struct ParkArgs {
   void* arg;
 };
 
+// Out of line: inlined, the timer heap's growth path made on_parked save
+// every callee-saved register on each park, timed or not.
+[[gnu::noinline]] void add_park_timer(int64_t deadline_ns, FiberControl* self, uint64_t token) {
+  Worker::current()->add_timer(deadline_ns, self, token);
+}
+
 void on_parked(Handover* h) {
-  // Copy first: once the fiber is published, its stack (and *h) may be gone.
-  ParkArgs a = *static_cast<ParkArgs*>(h->arg);
-  FiberControl* self = a.self;
+  const auto* a = reinterpret_cast<const ParkArgs*>(h);
+  // Read what is needed after publish() into locals first: once the fiber is
+  // published, its stack (and *a, *h) may be gone. The other fields are read
+  // before that point; only two values then live across the call.
+  FiberControl* const self = a->self;
+  const uint64_t token = a->token;
   // The timer goes in only now, after the switch: added before it, a timer
   // already due could fire while the fiber was still picking its successor
   // (pick_local fires due timers), find it not parked yet, and be dropped,
   // leaving the fiber asleep forever. Timers fire on this thread only, so
   // none can fire before this Handover has published the token below.
-  if (a.deadline_ns != INT64_MAX) Worker::current()->add_timer(a.deadline_ns, self, a.token);
+  if (a->deadline_ns != INT64_MAX) add_park_timer(a->deadline_ns, self, token);
   // Relaxed: until the token is stored below, only this thread touches epoch
   // except wakers spinning on it, who wait for the release store.
-  self->epoch.store(a.token + 2, std::memory_order_relaxed);
-  if (a.publish != nullptr && a.publish(self, a.token, a.arg)) {
-    self->epoch.store(a.token + 3, std::memory_order_relaxed);
+  self->epoch.store(token + 2, std::memory_order_relaxed);
+  if (PublishFn publish = a->publish; publish != nullptr && publish(self, token, a->arg)) {
+    self->epoch.store(token + 3, std::memory_order_relaxed);
     self->runtime->wake(self);
     return;
   }
   // Seq-cst: publishes the wait to wakers (their acquire load in try_wake),
   // and is our half of the Dekker pair with request_kill (flag, then epoch).
-  self->epoch.store(a.token, std::memory_order_seq_cst);
-  if (self->kill_requested.load(std::memory_order_seq_cst)) self->runtime->try_wake(self, a.token);
+  self->epoch.store(token, std::memory_order_seq_cst);
+  if (self->kill_requested.load(std::memory_order_seq_cst)) self->runtime->try_wake(self, token);
 }
 
 // A fiber or thread waiting in join_fiber; lives on the waiter's stack.
@@ -170,15 +182,10 @@ void on_finished(Handover* h) {
 
 }  // namespace
 
-FiberControl* require_fiber(const char* who) {
-  Worker* w = Worker::current();
-  FiberControl* f = w != nullptr ? w->current_fiber() : nullptr;
-  if (f == nullptr) {
-    throw UsageError(std::string(who) +
-                     " called outside a fiber; call it from a function started with "
-                     "weft::spawn, Runtime::spawn or weft::run");
-  }
-  return f;
+void throw_outside_fiber(const char* who) {
+  throw UsageError(std::string(who) +
+                   " called outside a fiber; call it from a function started with "
+                   "weft::spawn, Runtime::spawn or weft::run");
 }
 
 void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
@@ -193,11 +200,9 @@ void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   // Relaxed: between waits only this fiber writes its epoch.
   uint64_t e = self->epoch.load(std::memory_order_relaxed);
   uint64_t token = (e & ~(kEpochStep - 1)) + 1;
-  ParkArgs args{self, token, deadline_ns, publish, arg};
-  Handover h;
-  h.action = &on_parked;
-  h.arg = &args;
-  w->suspend(&h);
+  ParkArgs args{{}, self, token, deadline_ns, publish, arg};
+  args.h.action = &on_parked;
+  w->suspend(&args.h);
 }
 
 bool join_fiber(FiberControl* target, int64_t deadline_ns) {

@@ -34,8 +34,20 @@ using PublishFn = bool (*)(FiberControl* self, uint64_t token, void* arg);
 // WaitQueue::Waiter), and only then call throw_if_killed.
 void park_current(int64_t deadline_ns, PublishFn publish, void* arg);
 
+// The running fiber, or null on a plain thread. Out of line, like
+// Worker::current(): a caller must not keep a thread_local address across a
+// switch, after which its fiber may run on another thread.
+FiberControl* current_fiber_or_null();
+[[noreturn, gnu::cold]] void throw_outside_fiber(const char* who);
+
 // The running fiber; throws UsageError naming `who` on a plain thread.
-FiberControl* require_fiber(const char* who);
+// Inline: every wait calls it, often more than once, and the throw would
+// otherwise make its fast path pay for the frame of the message's strings.
+inline FiberControl* require_fiber(const char* who) {
+  FiberControl* f = current_fiber_or_null();
+  if (f == nullptr) [[unlikely]] throw_outside_fiber(who);
+  return f;
+}
 
 // Slow paths of weft::Timeout (core/timeout.cc), reached only while a
 // Timeout is armed on the fiber. timeout_expired_slow: the earliest armed

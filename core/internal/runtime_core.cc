@@ -204,24 +204,36 @@ void RuntimeCore::release_slot(FiberControl* f) {
 }
 
 void RuntimeCore::wake(FiberControl* f) {
+  // One Worker::current() per wake; the common case (a fiber of ours woken
+  // on one of our workers: the next slot) is inline, the rest out of line.
   Worker* w = Worker::current();
-  if (w != nullptr && w->runtime() == this) {
+  if (w != nullptr && w->runtime() == this) [[likely]] {
     w->schedule_woken(f);
-  } else {
-    // A waker from outside (a plain thread, or another runtime's worker)
-    // keeps this runtime alive until it is done: the woken fiber may finish
-    // and the runtime be destroyed while we are still in notify_global().
-    // Counted before the push, so a shutdown that sees the fiber finished
-    // also sees us (push/pop order the two).
-    external_busy_.fetch_add(1, std::memory_order_relaxed);
-    injector_.push(f);
-    parker_.notify_global();
-    // Release: pairs with the acquire load in shutdown().
-    external_busy_.fetch_sub(1, std::memory_order_release);
+    return;
   }
+  wake_external(f);
+}
+
+void RuntimeCore::wake_external(FiberControl* f) {
+  // A waker from outside (a plain thread, or another runtime's worker)
+  // keeps this runtime alive until it is done: the woken fiber may finish
+  // and the runtime be destroyed while we are still in notify_global().
+  // Counted before the push, so a shutdown that sees the fiber finished
+  // also sees us (push/pop order the two).
+  external_busy_.fetch_add(1, std::memory_order_relaxed);
+  injector_.push(f);
+  parker_.notify_global();
+  // Release: pairs with the acquire load in shutdown().
+  external_busy_.fetch_sub(1, std::memory_order_release);
 }
 
 bool RuntimeCore::try_wake(FiberControl* f, uint64_t token) {
+  if (!try_claim(f, token)) return false;
+  wake(f);
+  return true;
+}
+
+bool RuntimeCore::try_claim(FiberControl* f, uint64_t token) {
   for (;;) {
     // Acquire: pairs with the seq_cst store of the token in on_parked, so we
     // see everything the fiber published before parking.
@@ -233,7 +245,6 @@ bool RuntimeCore::try_wake(FiberControl* f, uint64_t token) {
     if (e != token) return false;
     if (f->epoch.compare_exchange_weak(e, token + 3, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
-      wake(f);
       return true;
     }
   }

@@ -47,8 +47,15 @@ class RuntimeCore {
 
   // Makes a parked fiber runnable again, from any thread.
   void wake(FiberControl* f);
-  // Wakes f if it is still parked with `token` (see FiberControl::epoch).
+  // Wakes f if it is still parked with `token` (see FiberControl::epoch):
+  // try_claim, then wake.
   bool try_wake(FiberControl* f, uint64_t token);
+  // The first half of try_wake: ends f's wait if it is still parked with
+  // `token`, so no other waker (timer, kill, notify) can; f is not runnable
+  // until the caller passes it to wake(). In between the caller may write to
+  // records on f's stack (a channel hands over a value) that f reads, without
+  // a lock, once it runs.
+  bool try_claim(FiberControl* f, uint64_t token);
   // Sets f's kill flag and interrupts its wait if the wait is interruptible.
   void request_kill(FiberControl* f);
 
@@ -77,6 +84,8 @@ class RuntimeCore {
 
  private:
   void kill_all_live();
+  // wake() from a thread that is not one of our workers.
+  __attribute__((noinline, cold)) void wake_external(FiberControl* f);
 
   StackPool pool_;
   Injector injector_;

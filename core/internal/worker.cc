@@ -45,13 +45,12 @@
 
 #include "weft/core/internal/clock.h"
 #include "weft/core/internal/overflow.h"
+#include "weft/core/internal/park.h"
 #include "weft/core/internal/runtime_core.h"
 
 namespace weft::internal {
 namespace {
 
-constexpr uint64_t kFairInterval = 61;
-constexpr uint32_t kMaxNextStreak = 3;
 constexpr int kStealRounds = 4;
 constexpr std::size_t kMaxStealBatch = 32;
 constexpr uint64_t kIdBlock = 1024;
@@ -70,9 +69,19 @@ Worker* Worker::current() {
   return t_worker;
 }
 
+// Declared in park.h (require_fiber). Reads the thread_local itself rather
+// than through Worker::current(): out of line just the same, so no caller
+// keeps the address across a switch.
+FiberControl* current_fiber_or_null() {
+  asm volatile("" ::: "memory");
+  Worker* w = t_worker;
+  return w != nullptr ? w->current_fiber() : nullptr;
+}
+
 Worker::Worker(RuntimeCore* rt, int index, std::size_t run_queue_capacity)
     : rt_(rt),
       index_(index),
+      fair_countdown_(kFairInterval),
       rng_(0x9E3779B9u * static_cast<uint32_t>(index + 1)),
       runq_(run_queue_capacity),
       stacks_(&rt->stack_pool()) {}
@@ -105,22 +114,9 @@ void Worker::loop() {
     Handover h;
     switch_to(f, &h, false);
     // Back on the scheduler stack: a fiber found nothing runnable locally.
+    // Still this worker's thread: the scheduler loop never migrates.
   }
 }
-
-void Worker::switch_to(FiberControl* next, Handover* h, bool dies, bool balanced) {
-  Context* from = current_ != nullptr ? &current_->ctx : &sched_ctx_;
-  Context* to = &sched_ctx_;
-  if (next != nullptr) {
-    next->last_worker = this;
-    WorkerCounters::bump(counters_.switches);
-    to = &next->ctx;
-  }
-  current_ = next;
-  Context::jump(from, to, h, dies, balanced);
-}
-
-void Worker::suspend(Handover* h) { switch_to(pick_local(), h, false); }
 
 void Worker::exit_current(Handover* h) {
   switch_to(pick_local(), h, true);
@@ -178,8 +174,9 @@ FiberControl* Worker::pick_fair() {
   return pop_yielded();
 }
 
-FiberControl* Worker::pick_local() {
-  if (++tick_ % kFairInterval == 0) {
+FiberControl* Worker::pick_local_slow(bool fair_turn) {
+  if (fair_turn) {
+    fair_countdown_ = kFairInterval;
     if (FiberControl* f = pick_fair()) {
       next_streak_ = 0;
       return f;
@@ -196,7 +193,13 @@ FiberControl* Worker::pick_local() {
     append_yielded(f);
   }
   next_streak_ = 0;
-  if (FiberControl* f = runq_.pop()) return f;
+  // pop() pays a seq-cst fence even on an empty queue; size_hint() first.
+  // Exact here, not a hint: only we move bottom_, and top_ only grows, so a
+  // stale top_ can only overstate the size. Zero means pop() would find
+  // nothing.
+  if (runq_.size_hint() != 0) {
+    if (FiberControl* f = runq_.pop()) return f;
+  }
   if (FiberControl* f = pop_yielded()) return f;
   if (!rt_->injector().empty()) {
     if (FiberControl* f = rt_->injector().pop()) {
@@ -208,7 +211,8 @@ FiberControl* Worker::pick_local() {
 }
 
 FiberControl* Worker::pick_for_yield() {
-  if (++tick_ % kFairInterval == 0) {
+  if (--fair_countdown_ == 0) {
+    fair_countdown_ = kFairInterval;
     if (FiberControl* f = pick_fair()) return f;
   }
   if (next_ != nullptr) {
@@ -375,7 +379,7 @@ void Worker::requeue(FiberControl* f) {
 
 void Worker::schedule_spawned(FiberControl* f) { requeue(f); }
 
-void Worker::schedule_woken(FiberControl* f) {
+void Worker::schedule_woken_slow(FiberControl* f) {
   if (collecting_io_) {  // woken by our own poll: placed by spread_io_batch
     f->next_ready = nullptr;
     if (io_tail_ == nullptr) {

@@ -64,14 +64,21 @@ class Worker {
   void schedule_spawned(FiberControl* f);
   // A woken fiber: to the next slot, so it runs as soon as the current fiber
   // stops (ping-pong stays on one core); the slot's old occupant moves to the
-  // RunQueue.
-  void schedule_woken(FiberControl* f);
+  // RunQueue. Inline for the common case (an empty slot, no poll running).
+  void schedule_woken(FiberControl* f) {
+    if (!collecting_io_ && next_ == nullptr) [[likely]] {
+      next_ = f;
+      return;
+    }
+    schedule_woken_slow(f);
+  }
 
   // Suspends the current fiber: switches to the next runnable fiber, or to
   // this worker's scheduler loop if there is none; `h->action` runs on the
   // other side. Returns when someone resumes the fiber, perhaps on another
-  // worker: re-read Worker::current() afterwards.
-  void suspend(Handover* h);
+  // worker: re-read Worker::current() afterwards. Inline: the switch is
+  // compiled into the caller (see switch_to).
+  [[gnu::always_inline]] void suspend(Handover* h) { switch_to(pick_local(), h, false); }
   // Like suspend, for a finished fiber that will never resume.
   [[noreturn]] void exit_current(Handover* h);
   // Switches to another runnable fiber if there is one (FIFO among them) and
@@ -92,7 +99,25 @@ class Worker {
   void thread_main();
   void loop();
   FiberControl* find_work();
-  FiberControl* pick_local();
+  // Every kFairInterval-th scheduling decision is a fair one (pick_fair);
+  // the next slot runs at most kMaxNextStreak times in a row (worker.cc).
+  static constexpr uint32_t kFairInterval = 61;
+  static constexpr uint32_t kMaxNextStreak = 3;
+
+  // The common case (the next slot, within its streak) is compiled into the
+  // caller; the rest is pick_local_slow.
+  [[gnu::always_inline]] FiberControl* pick_local() {
+    bool fair_turn = --fair_countdown_ == 0;
+    if (!fair_turn && next_ != nullptr && next_streak_ < kMaxNextStreak) [[likely]] {
+      FiberControl* f = next_;
+      next_ = nullptr;
+      ++next_streak_;
+      return f;
+    }
+    return pick_local_slow(fair_turn);
+  }
+  FiberControl* pick_local_slow(bool fair_turn);
+  void schedule_woken_slow(FiberControl* f);
   FiberControl* pick_for_yield();
   FiberControl* pick_fair();
   FiberControl* steal();
@@ -105,7 +130,43 @@ class Worker {
   FiberControl* pop_yielded();
   void append_yielded(FiberControl* f);
   static void on_yielded(Handover* h);
-  void switch_to(FiberControl* next, Handover* h, bool dies, bool balanced = false);
+
+  // Every worker switch is compiled into its caller (suspend, and through it
+  // park_current; exit_current, yield_current, loop): without sanitizers
+  // through Context::jump_inline, so no call and no return disturb the CPU's
+  // return-stack buffer. Context::jump's two out-of-line forms each leave it
+  // out of step (see the essay in context.cc): Boost's jmp-ended switch
+  // leaves the call's return address on it, so every return after a switch
+  // is predicted against the wrong entry; the ret-ended one is right only
+  // when both sides suspended through the same call. The inline switch
+  // pushes nothing: the resumed fiber's returns are predicted from the
+  // entries the suspended fiber's own calls pushed, which match whenever
+  // both parked through the same functions (a ping-pong), and a fresh fiber
+  // (entered by jmp at its trampoline) runs on top of them without consuming
+  // any. With a sanitizer, Context::jump carries the annotations (and, for
+  // ASan, `dies`; `balanced` picks its ret-ended form).
+  //
+  // Nothing after the switch may use `this`: the fiber that suspended may
+  // resume on another worker (the scheduler loop, which never migrates, is
+  // the exception). The hand-over that runs after the switch names no Worker.
+  [[gnu::always_inline]] void switch_to(FiberControl* next, Handover* h, bool dies,
+                                        bool balanced = false) {
+    Context* from = current_ != nullptr ? &current_->ctx : &sched_ctx_;
+    Context* to = &sched_ctx_;
+    if (next != nullptr) {
+      next->last_worker = this;
+      WorkerCounters::bump(counters_.switches);
+      to = &next->ctx;
+    }
+    current_ = next;
+#if defined(WEFT_INLINE_SWITCH)
+    (void)dies;
+    (void)balanced;
+    Context::jump_inline(from, to, h);
+#else
+    Context::jump(from, to, h, dies, balanced);
+#endif
+  }
   uint32_t next_random();
 
   RuntimeCore* const rt_;
@@ -127,7 +188,9 @@ class Worker {
   FiberControl* io_head_ = nullptr;
   FiberControl* io_tail_ = nullptr;
   std::size_t io_count_ = 0;
-  uint64_t tick_ = 0;                  // scheduling decisions made
+  // Scheduling decisions left until the next fair one (see pick_fair; every
+  // kFairInterval-th decision in worker.cc).
+  uint32_t fair_countdown_;
   uint32_t rng_;
   uint64_t id_next_ = 0;
   uint64_t id_end_ = 0;
