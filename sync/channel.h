@@ -12,7 +12,13 @@
 // has taken the value. Values are received in the order they were sent
 // (per sender; interleaved across senders). A sender or receiver that must
 // wait parks its fiber, never its thread; operations that need not wait
-// (a send with room, a receive with a value ready) also work on plain threads.
+// (a send with room or a receiver waiting, a receive with a value or a
+// sender waiting) also work on plain threads.
+//
+// A value goes straight from sender to a waiting receiver (or from a waiting
+// sender to the receiver), as in Go: the fiber that waited is handed its
+// result and resumes without touching the channel again
+// (sync/internal/chan_wait.h).
 #pragma once
 
 #include <cstddef>
@@ -27,7 +33,8 @@
 #include "absl/time/time.h"
 #include "weft/core/internal/clock.h"
 #include "weft/core/internal/park.h"
-#include "weft/sync/wait_queue.h"
+#include "weft/sync/internal/chan_wait.h"
+#include "weft/sync/internal/spin_lock.h"
 
 namespace weft {
 
@@ -47,16 +54,14 @@ class Channel {
   // channel is or gets closed before the value is taken (the value is then
   // dropped). Throws FiberExit if killed while waiting (TimeoutError if a
   // weft::Timeout expires; the value is then not sent); UsageError if it must
-  // wait on a plain thread (always, for an unbuffered channel).
+  // wait on a plain thread (the value is then not sent).
   absl::Status send(T value) { return send_until(std::move(value), INT64_MAX); }
   // As send(), giving up with DeadlineExceeded after `timeout`.
   absl::Status send_for(T value, absl::Duration timeout) {
     return send_until(std::move(value), internal::deadline_after(timeout));
   }
-  // Sends only if that needs no wait (room in the buffer, or a receiver
-  // waiting on an unbuffered channel); moves from `value` only on success.
-  // On an unbuffered channel the waiting receiver may still time out or be
-  // killed before it takes the value, which then waits for the next receiver.
+  // Sends only if that needs no wait (a receiver waiting, or room in the
+  // buffer); moves from `value` only on success.
   bool try_send(T& value);
 
   // Receives the next value, parking the fiber while there is none; nullopt
@@ -107,195 +112,241 @@ class Channel {
   template <typename U>
   friend class SendCase;
 
+  enum class Got { kValue, kClosed, kTimeout, kCancelled };
+
   absl::Status send_until(T value, int64_t deadline_ns);
-  absl::StatusOr<T> recv_until(int64_t deadline_ns);
-  bool full() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
-    return capacity_ != kUnbounded && capacity_ != 0 && buf_.size() >= capacity_;
+  Got recv_until(std::optional<T>& out, int64_t deadline_ns);
+
+  bool full() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+    return capacity_ == 0 || (capacity_ != kUnbounded && buf_.size() >= capacity_);
   }
-  // Removes the value sent with sequence number `seq` if still queued.
-  bool withdraw(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
-    for (auto it = buf_.begin(); it != buf_.end(); ++it) {
-      if (it->first == seq) {
-        buf_.erase(it);
-        return true;
+  // The parts of send and recv that never wait, lock held. A fiber whose
+  // wait they end is returned in *wake, for wake_claimed after the unlock.
+  bool send_now(T& value, internal::FiberControl** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+    if (internal::ChanWaiter* r = receivers_.claim_front()) {
+      // A receiver waits only on an empty buffer: hand the value over.
+      static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
+      *wake = internal::finish_claimed(r, internal::ChanOutcome::kDone);
+      return true;
+    }
+    if (full()) return false;
+    buf_.push_back(std::move(value));
+    return true;
+  }
+  bool recv_now(std::optional<T>& out, internal::FiberControl** wake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+    if (!buf_.empty()) {
+      out.emplace(std::move(buf_.front()));
+      buf_.pop_front();
+      // A sender waits only on a full buffer: its value takes the free place.
+      if (internal::ChanWaiter* s = senders_.claim_front()) {
+        buf_.push_back(std::move(*static_cast<T*>(s->slot)));
+        *wake = internal::finish_claimed(s, internal::ChanOutcome::kDone);
       }
+      return true;
+    }
+    if (internal::ChanWaiter* s = senders_.claim_front()) {  // unbuffered
+      out.emplace(std::move(*static_cast<T*>(s->slot)));
+      *wake = internal::finish_claimed(s, internal::ChanOutcome::kDone);
+      return true;
     }
     return false;
   }
-  // Removes the oldest value and lets senders know there is room (or, when
-  // unbuffered, lets each parked sender check whether it was its value).
-  T take_front() ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
-    T v = std::move(buf_.front().second);
-    buf_.pop_front();
-    senders_.assert_held_via_shared_lock();  // one lock for both queues
-    if (capacity_ == 0) {
-      senders_.notify_all();
-    } else {
-      senders_.notify_one();
-    }
-    return v;
-  }
-  bool taken(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(receivers_) {
-    // FIFO: a value is gone once everything before it in the buffer is newer.
-    return buf_.empty() || buf_.front().first > seq;
+  // Parks the calling fiber in `q` (lock held on entry, released on return).
+  // kPending: not claimed (deadline, kill, spurious); the waiter is unlinked.
+  internal::ChanOutcome wait_in(internal::ChanQueue& q, internal::ChanWaiter* w,
+                                internal::FiberControl* self, int64_t deadline_ns)
+      ABSL_UNLOCK_FUNCTION(lock_) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    w->fiber = self;
+    q.push_back(w);
+    internal::park_waiter(w, &lock_, deadline_ns);
+    if (w->outcome != internal::ChanOutcome::kPending) return w->outcome;
+    lock_.lock();
+    if (w->linked) q.unlink(w);
+    lock_.unlock();
+    return internal::ChanOutcome::kPending;
   }
 
   const std::size_t capacity_;
-  // One lock for everything below: receivers_'s, shared by senders_.
-  WaitQueue receivers_;
-  WaitQueue senders_{receivers_};
-  std::deque<std::pair<uint64_t, T>> buf_;  // (sequence number, value)
-  uint64_t next_seq_ = 0;
-  bool closed_ = false;
+  mutable internal::SpinLock lock_;
+  internal::ChanQueue receivers_ ABSL_GUARDED_BY(lock_);  // waiting in recv
+  internal::ChanQueue senders_ ABSL_GUARDED_BY(lock_);    // waiting in send
+  std::deque<T> buf_ ABSL_GUARDED_BY(lock_);
+  bool closed_ ABSL_GUARDED_BY(lock_) = false;
 };
 
 template <typename T>
-absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  // An unbuffered send always waits for its receiver: refuse a plain thread
-  // before the value is offered, or a receiver could take it while the
-  // UsageError is on its way out and the caller would think it was not sent.
-  if (capacity_ == 0) internal::require_fiber("weft::Channel::send on an unbuffered channel");
-  receivers_.lock();
+absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) {
   for (;;) {
+    lock_.lock();
     if (closed_) {
-      receivers_.unlock();
+      lock_.unlock();
       return absl::FailedPreconditionError("weft::Channel::send on a closed channel");
     }
-    if (!full()) break;
-    WaitQueue::Result r = senders_.wait(deadline_ns);
-    if (r == WaitQueue::Result::kKilled) {
-      receivers_.unlock();
-      internal::throw_if_killed(internal::require_fiber("weft::Channel::send"));
+    internal::FiberControl* wake = nullptr;
+    if (send_now(value, &wake)) {
+      lock_.unlock();
+      internal::wake_claimed(wake);
+      return absl::OkStatus();
+    }
+    internal::FiberControl* self = internal::fiber_or_unlock(
+        lock_, "weft::Channel::send on a full (or unbuffered) channel");
+    if (internal::wait_interrupted(self)) {
+      lock_.unlock();
+      internal::throw_if_killed(self);
       return absl::CancelledError("weft::Channel::send: the fiber is being killed");
     }
-    if (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns && full()) {
-      receivers_.unlock();
-      return absl::DeadlineExceededError("weft::Channel::send: timed out while the channel was full");
+    if (deadline_ns != INT64_MAX && internal::monotonic_now_ns() >= deadline_ns) {
+      lock_.unlock();
+      return absl::DeadlineExceededError(capacity_ == 0
+                                             ? "weft::Channel::send: no receiver took the value in time"
+                                             : "weft::Channel::send: timed out while the channel was full");
     }
-  }
-  uint64_t seq = next_seq_++;
-  buf_.emplace_back(seq, std::move(value));
-  receivers_.notify_one();
-  if (capacity_ == 0) {
-    // Rendezvous: wait until a receiver has taken our value.
-    while (!taken(seq)) {
-      if (closed_) {
-        withdraw(seq);
-        receivers_.unlock();
+    internal::ChanWaiter w;
+    w.slot = &value;
+    switch (wait_in(senders_, &w, self, deadline_ns)) {
+      case internal::ChanOutcome::kDone:
+        return absl::OkStatus();
+      case internal::ChanOutcome::kClosed:
         return absl::FailedPreconditionError(
-            "weft::Channel::send: the channel was closed before a receiver took the value");
-      }
-      WaitQueue::Result r = senders_.wait(deadline_ns);
-      if (taken(seq)) break;
-      if (r == WaitQueue::Result::kKilled ||
-          (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns)) {
-        withdraw(seq);
-        receivers_.unlock();
-        if (r == WaitQueue::Result::kKilled) {
-          internal::throw_if_killed(internal::require_fiber("weft::Channel::send"));
+            "weft::Channel::send: the channel was closed before the value was taken");
+      case internal::ChanOutcome::kPending:
+        if (internal::wait_interrupted(self)) {
+          internal::throw_if_killed(self);
           return absl::CancelledError("weft::Channel::send: the fiber is being killed");
         }
-        return absl::DeadlineExceededError("weft::Channel::send: no receiver took the value in time");
-      }
+        break;  // deadline or spurious: check again from the top
     }
   }
-  receivers_.unlock();
-  return absl::OkStatus();
 }
 
 template <typename T>
-bool Channel<T>::try_send(T& value) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  receivers_.lock();
-  bool ok = !closed_ && (capacity_ == 0 ? receivers_.has_waiters() : !full());
-  if (ok) {
-    buf_.emplace_back(next_seq_++, std::move(value));
-    receivers_.notify_one();
-  }
-  receivers_.unlock();
+bool Channel<T>::try_send(T& value) {
+  lock_.lock();
+  internal::FiberControl* wake = nullptr;
+  bool ok = !closed_ && send_now(value, &wake);
+  lock_.unlock();
+  internal::wake_claimed(wake);
   return ok;
 }
 
 template <typename T>
-absl::StatusOr<T> Channel<T>::recv_until(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  receivers_.lock();
+typename Channel<T>::Got Channel<T>::recv_until(std::optional<T>& out, int64_t deadline_ns) {
   for (;;) {
-    if (!buf_.empty()) {
-      T v = take_front();
-      receivers_.unlock();
-      return v;
+    lock_.lock();
+    internal::FiberControl* wake = nullptr;
+    if (recv_now(out, &wake)) {
+      lock_.unlock();
+      internal::wake_claimed(wake);
+      return Got::kValue;
     }
     if (closed_) {
-      receivers_.unlock();
-      return absl::OutOfRangeError("weft::Channel::recv: the channel is closed and drained");
+      lock_.unlock();
+      return Got::kClosed;
     }
-    // A select() waiting to send on an unbuffered channel needs to hear
-    // that a receiver has arrived.
-    if (capacity_ == 0) senders_.notify_all();
-    WaitQueue::Result r = receivers_.wait(deadline_ns);
-    if (r == WaitQueue::Result::kKilled) {
-      receivers_.unlock();
-      internal::throw_if_killed(internal::require_fiber("weft::Channel::recv"));
-      return absl::CancelledError("weft::Channel::recv: the fiber is being killed");
+    internal::FiberControl* self =
+        internal::fiber_or_unlock(lock_, "weft::Channel::recv on an empty channel");
+    if (internal::wait_interrupted(self)) {
+      lock_.unlock();
+      internal::throw_if_killed(self);
+      return Got::kCancelled;
     }
-    if (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns &&
-        buf_.empty()) {
-      receivers_.unlock();
-      return absl::DeadlineExceededError("weft::Channel::recv: timed out");
+    if (deadline_ns != INT64_MAX && internal::monotonic_now_ns() >= deadline_ns) {
+      lock_.unlock();
+      return Got::kTimeout;
+    }
+    internal::ChanWaiter w;
+    w.slot = &out;
+    switch (wait_in(receivers_, &w, self, deadline_ns)) {
+      case internal::ChanOutcome::kDone:
+        return Got::kValue;
+      case internal::ChanOutcome::kClosed:
+        return Got::kClosed;
+      case internal::ChanOutcome::kPending:
+        if (internal::wait_interrupted(self)) {
+          internal::throw_if_killed(self);
+          return Got::kCancelled;
+        }
+        break;  // deadline or spurious: check again from the top
     }
   }
 }
 
 template <typename T>
 std::optional<T> Channel<T>::recv() {
-  absl::StatusOr<T> v = recv_until(INT64_MAX);
-  if (!v.ok()) return std::nullopt;
-  return std::optional<T>(std::move(*v));
+  std::optional<T> out;
+  recv_until(out, INT64_MAX);
+  return out;  // empty unless a value came
 }
 
 template <typename T>
 absl::StatusOr<T> Channel<T>::recv_for(absl::Duration timeout) {
-  return recv_until(internal::deadline_after(timeout));
+  std::optional<T> out;
+  switch (recv_until(out, internal::deadline_after(timeout))) {
+    case Got::kValue:
+      return std::move(*out);
+    case Got::kClosed:
+      return absl::OutOfRangeError("weft::Channel::recv: the channel is closed and drained");
+    case Got::kTimeout:
+      return absl::DeadlineExceededError("weft::Channel::recv: timed out");
+    case Got::kCancelled:
+      break;
+  }
+  return absl::CancelledError("weft::Channel::recv: the fiber is being killed");
 }
 
 template <typename T>
-std::optional<T> Channel<T>::try_recv() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  receivers_.lock();
-  std::optional<T> v;
-  if (!buf_.empty()) v.emplace(take_front());
-  receivers_.unlock();
-  return v;
+std::optional<T> Channel<T>::try_recv() {
+  std::optional<T> out;
+  lock_.lock();
+  internal::FiberControl* wake = nullptr;
+  recv_now(out, &wake);
+  lock_.unlock();
+  internal::wake_claimed(wake);
+  return out;
 }
 
 template <typename T>
-absl::Status Channel<T>::close() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  receivers_.lock();
+absl::Status Channel<T>::close() {
+  lock_.lock();
   if (closed_) {
-    receivers_.unlock();
+    lock_.unlock();
     return absl::FailedPreconditionError("weft::Channel::close: the channel is already closed");
   }
   closed_ = true;
-  receivers_.notify_all();
-  senders_.notify_all();
-  receivers_.unlock();
+  // Every waiter's wait ends: receivers see the end (they wait only on an
+  // empty buffer), senders the closed channel. Their fibers are collected in
+  // queue order (through next_ready: a claimed fiber is in no run queue) and
+  // woken once the lock is released.
+  internal::FiberControl* head = nullptr;
+  internal::FiberControl** tail = &head;
+  for (internal::ChanQueue* q : {&receivers_, &senders_}) {
+    while (internal::ChanWaiter* w = q->claim_front()) {
+      internal::FiberControl* f = internal::finish_claimed(w, internal::ChanOutcome::kClosed);
+      f->next_ready = nullptr;
+      *tail = f;
+      tail = &f->next_ready;
+    }
+  }
+  lock_.unlock();
+  while (internal::FiberControl* f = head) {
+    head = f->next_ready;
+    f->next_ready = nullptr;
+    internal::wake_claimed(f);
+  }
   return absl::OkStatus();
 }
 
 template <typename T>
-bool Channel<T>::closed() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  auto& q = const_cast<WaitQueue&>(receivers_);
-  q.lock();
-  bool c = closed_;
-  q.unlock();
-  return c;
+bool Channel<T>::closed() const {
+  internal::SpinLockGuard g(lock_);
+  return closed_;
 }
 
 template <typename T>
-std::size_t Channel<T>::size() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  auto& q = const_cast<WaitQueue&>(receivers_);
-  q.lock();
-  std::size_t n = buf_.size();
-  q.unlock();
-  return n;
+std::size_t Channel<T>::size() const {
+  internal::SpinLockGuard g(lock_);
+  return buf_.size();
 }
 
 }  // namespace weft

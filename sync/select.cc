@@ -1,11 +1,13 @@
 // select: lock every channel involved (in address order), run a ready case
-// if there is one (starting at a random case, for fairness), otherwise park
-// in every case's wait queue at once (WaitQueue::wait_any) and try again
-// when any of them is notified.
+// if there is one (starting at a random case, for fairness), otherwise link
+// one waiter per case into its channel's queue and park. The first
+// counterpart (or close) to claim the fiber completes its case through the
+// waiter, as for a plain send or recv (sync/internal/chan_wait.h); the
+// others then find the fiber already claimed and pass it by. Back from the
+// park, the select re-takes the locks and unlinks the waiters still queued.
 #include "weft/sync/select.h"
 
 #include <algorithm>
-#include <random>
 #include <string>
 
 #include "weft/core/errors.h"
@@ -26,37 +28,34 @@ uint32_t next_random() {
 
 int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  if (n < 1 || n > WaitQueue::kMaxWaitAny) {
+  if (n < 1 || n > kMaxSelectLocks) {
     throw UsageError("weft::select takes 1 .. 16 cases, got " + std::to_string(n));
   }
-  // Distinct channel locks, in address order.
-  WaitQueue* locks[WaitQueue::kMaxWaitAny];
+  // Distinct channel locks, in address order: one global order, so two
+  // selects over the same channels cannot deadlock.
+  SpinLock* locks[kMaxSelectLocks];
   int n_locks = 0;
   for (int i = 0; i < n; ++i) {
-    WaitQueue* q = &cases[i]->lock_queue();
-    bool seen = false;
-    for (int j = 0; j < n_locks; ++j) seen |= locks[j]->lock_id() == q->lock_id();
-    if (!seen) locks[n_locks++] = q;
+    SpinLock* l = cases[i]->lock();
+    if (std::find(locks, locks + n_locks, l) == locks + n_locks) locks[n_locks++] = l;
   }
-  std::sort(locks, locks + n_locks,
-            [](WaitQueue* a, WaitQueue* b) { return a->lock_id() < b->lock_id(); });
+  std::sort(locks, locks + n_locks);
   auto lock_all = [&] {
     for (int j = 0; j < n_locks; ++j) locks[j]->lock();
   };
   auto unlock_all = [&] {
     for (int j = n_locks - 1; j >= 0; --j) locks[j]->unlock();
   };
-  WaitQueue* queues[WaitQueue::kMaxWaitAny];
-  for (int i = 0; i < n; ++i) queues[i] = &cases[i]->wait_queue();
 
   lock_all();
   for (;;) {
     int start = static_cast<int>(next_random() % static_cast<uint32_t>(n));
     for (int k = 0; k < n; ++k) {
       int i = (start + k) % n;
-      if (cases[i]->ready()) {
-        cases[i]->complete();
+      FiberControl* wake = nullptr;
+      if (cases[i]->try_complete(&wake)) {
         unlock_all();
+        wake_claimed(wake);
         return i;
       }
     }
@@ -64,12 +63,40 @@ int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll
       unlock_all();
       return -1;
     }
-    WaitQueue::Result r = WaitQueue::wait_any(queues, n, deadline_ns);  // locks held again
-    if (r == WaitQueue::Result::kKilled) {
+    FiberControl* self;
+    try {
+      self = require_fiber("weft::select");
+    } catch (...) {
       unlock_all();
-      throw_if_killed(require_fiber("weft::select"));
+      throw;
+    }
+    if (wait_interrupted(self)) {
+      unlock_all();
+      throw_if_killed(self);
       return -1;  // already unwinding: give up
     }
+    SelectWait sel;
+    ChanWaiter ws[kMaxSelectLocks];
+    for (int i = 0; i < n; ++i) {
+      ws[i].fiber = self;
+      ws[i].select = &sel;
+      ws[i].case_index = i;
+      cases[i]->enqueue(&ws[i]);
+    }
+    park_waiters(ws, n, locks, n_locks, deadline_ns);
+    lock_all();
+    for (int i = 0; i < n; ++i) cases[i]->dequeue(&ws[i]);
+    if (sel.fired >= 0) {
+      unlock_all();
+      cases[sel.fired]->finish(ws[sel.fired].outcome);
+      return sel.fired;
+    }
+    if (wait_interrupted(self)) {
+      unlock_all();
+      throw_if_killed(self);
+      return -1;  // already unwinding: give up
+    }
+    // Timed out or woken spuriously: look again (the deadline check above).
   }
 }
 

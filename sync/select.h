@@ -28,33 +28,46 @@
 #include "weft/core/internal/clock.h"
 #include "weft/core/internal/park.h"
 #include "weft/sync/channel.h"
-#include "weft/sync/wait_queue.h"
+#include "weft/sync/internal/chan_wait.h"
+#include "weft/sync/internal/spin_lock.h"
 
 namespace weft {
 
-// One operation of a select; built by on_recv / on_send.
+// One operation of a select; built by on_recv / on_send. The methods other
+// than finish() are called with the channel's lock held.
 class SelectCase {
  public:
   virtual ~SelectCase() = default;
-  virtual WaitQueue& lock_queue() = 0;  // the channel's lock
-  virtual WaitQueue& wait_queue() = 0;  // where to wait for readiness
-  virtual bool ready() = 0;             // lock held
-  virtual void complete() = 0;          // lock held; only when ready()
+  virtual internal::SpinLock* lock() = 0;  // the channel's lock
+  // Performs the operation if it can proceed without waiting; a fiber whose
+  // wait that ends goes to *wake.
+  virtual bool try_complete(internal::FiberControl** wake) = 0;
+  // Links `w` (fiber set) into the channel's queue, pointing at this case.
+  virtual void enqueue(internal::ChanWaiter* w) = 0;
+  // Unlinks `w` if it is still queued.
+  virtual void dequeue(internal::ChanWaiter* w) = 0;
+  // After this case's waiter was claimed with `outcome`; no lock needed.
+  virtual void finish(internal::ChanOutcome outcome) = 0;
 };
 
 template <typename T>
 class RecvCase : public SelectCase {
  public:
   RecvCase(Channel<T>& ch, std::optional<T>& out) : ch_(ch), out_(out) {}
-  WaitQueue& lock_queue() override { return ch_.receivers_; }
-  WaitQueue& wait_queue() override { return ch_.receivers_; }
-  bool ready() override ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return !ch_.buf_.empty() || ch_.closed_;
-  }
-  void complete() override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  internal::SpinLock* lock() override { return &ch_.lock_; }
+  bool try_complete(internal::FiberControl** wake) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
     out_.reset();
-    if (ch_.buf_.empty()) return;  // closed and drained
-    out_.emplace(ch_.take_front());
+    return ch_.recv_now(out_, wake) || ch_.closed_;  // closed and drained: nullopt
+  }
+  void enqueue(internal::ChanWaiter* w) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    w->slot = &out_;  // a sender fills it
+    ch_.receivers_.push_back(w);
+  }
+  void dequeue(internal::ChanWaiter* w) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (w->linked) ch_.receivers_.unlink(w);
+  }
+  void finish(internal::ChanOutcome outcome) override {
+    if (outcome != internal::ChanOutcome::kDone) out_.reset();
   }
 
  private:
@@ -67,22 +80,28 @@ class SendCase : public SelectCase {
  public:
   SendCase(Channel<T>& ch, T value, absl::Status* status)
       : ch_(ch), value_(std::move(value)), status_(status) {}
-  WaitQueue& lock_queue() override { return ch_.receivers_; }
-  WaitQueue& wait_queue() override { return ch_.senders_; }
-  bool ready() override ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (ch_.closed_) return true;
-    return ch_.capacity_ == 0 ? ch_.receivers_.has_waiters() : !ch_.full();
-  }
-  void complete() override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  internal::SpinLock* lock() override { return &ch_.lock_; }
+  bool try_complete(internal::FiberControl** wake) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (ch_.closed_) {
-      if (status_ != nullptr) {
-        *status_ = absl::FailedPreconditionError("weft::select: send on a closed channel");
-      }
-      return;
+      finish(internal::ChanOutcome::kClosed);
+      return true;
     }
-    ch_.buf_.emplace_back(ch_.next_seq_++, std::move(value_));
-    ch_.receivers_.notify_one();
-    if (status_ != nullptr) *status_ = absl::OkStatus();
+    if (!ch_.send_now(value_, wake)) return false;
+    finish(internal::ChanOutcome::kDone);
+    return true;
+  }
+  void enqueue(internal::ChanWaiter* w) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    w->slot = &value_;  // a receiver moves from it
+    ch_.senders_.push_back(w);
+  }
+  void dequeue(internal::ChanWaiter* w) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (w->linked) ch_.senders_.unlink(w);
+  }
+  void finish(internal::ChanOutcome outcome) override {
+    if (status_ == nullptr) return;
+    *status_ = outcome == internal::ChanOutcome::kDone
+                   ? absl::OkStatus()
+                   : absl::FailedPreconditionError("weft::select: send on a closed channel");
   }
 
  private:

@@ -10,9 +10,6 @@
 // notify in between is lost) and a per-waiter futex (blocks the thread).
 #include "weft/sync/wait_queue.h"
 
-#include <algorithm>
-#include <string>
-
 #include "weft/core/errors.h"
 #include "weft/core/internal/park.h"
 #include "weft/core/internal/runtime_core.h"
@@ -47,7 +44,7 @@ struct WaitQueueAccess {
     auto* p = static_cast<Publish*>(arg);
     WaitQueue* q = p->q;
     p->w->token = token;
-    q->lock_->unlock();  // from here on neither *p nor the Waiter is ours
+    q->lock_.unlock();  // from here on neither *p nor the Waiter is ours
     return false;
   }
 };
@@ -59,7 +56,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   try {
     self = internal::require_fiber("weft::WaitQueue::wait (and every weft sync wait)");
   } catch (...) {
-    lock_->unlock();
+    lock_.unlock();
     throw;
   }
   if (internal::wait_interrupted(self)) return Result::kInterrupted;
@@ -68,77 +65,11 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   WaitQueueAccess::append(*this, &w);
   WaitQueueAccess::Publish p{this, &w};
   internal::park_current(deadline_ns, &WaitQueueAccess::publish, &p);
-  lock_->lock();
+  lock_.lock();
   if (w.linked) WaitQueueAccess::unlink(*this, &w);
   if (w.notified) return Result::kNotified;
   if (internal::wait_interrupted(self)) return Result::kInterrupted;
   return Result::kTimeout;  // or spurious: callers re-check their condition
-}
-
-namespace {
-struct PublishAny {
-  WaitQueue::Waiter* waiters;
-  internal::SpinLock* const* locks;  // distinct
-  int n_waiters;
-  int n_locks;
-};
-}  // namespace
-
-struct WaitAnyAccess {
-  static bool publish(internal::FiberControl*, uint64_t token, void* arg) {
-    auto* p = static_cast<PublishAny*>(arg);
-    internal::SpinLock* const* locks = p->locks;
-    int n_locks = p->n_locks;
-    for (int i = 0; i < p->n_waiters; ++i) p->waiters[i].token = token;
-    // The last touches of our stack: after the first unlock a notifier may
-    // wake us, so copy what the loop needs first (above).
-    internal::SpinLock* copy[WaitQueue::kMaxWaitAny];
-    for (int i = 0; i < n_locks; ++i) copy[i] = locks[i];
-    for (int i = 0; i < n_locks; ++i) copy[i]->unlock();
-    return false;
-  }
-};
-
-WaitQueue::Result WaitQueue::wait_any(WaitQueue* const* queues, int n, int64_t deadline_ns)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  internal::SpinLock* locks[kMaxWaitAny];
-  int n_locks = 0;
-  for (int i = 0; i < n; ++i) {
-    bool seen = false;
-    for (int j = 0; j < n_locks; ++j) seen |= locks[j] == queues[i]->lock_;
-    if (!seen && n_locks < kMaxWaitAny) locks[n_locks++] = queues[i]->lock_;
-  }
-  // One global order (by address) for taking several locks: no deadlock
-  // between two selects over the same channels.
-  std::sort(locks, locks + n_locks);
-  internal::FiberControl* self;
-  try {
-    if (n < 1 || n > kMaxWaitAny) {
-      throw UsageError("weft::WaitQueue::wait_any: 1 .. 16 queues, got " + std::to_string(n));
-    }
-    self = internal::require_fiber("weft::select");
-  } catch (...) {
-    for (int j = 0; j < n_locks; ++j) locks[j]->unlock();
-    throw;
-  }
-  if (internal::wait_interrupted(self)) return Result::kInterrupted;
-  Waiter ws[kMaxWaitAny];
-  for (int i = 0; i < n; ++i) {
-    ws[i].fiber = self;
-    WaitQueueAccess::append(*queues[i], &ws[i]);
-  }
-  PublishAny p{ws, locks, n, n_locks};
-  internal::park_current(deadline_ns, &WaitAnyAccess::publish, &p);
-  // Re-take the locks in the caller's order (it locked them sorted).
-  for (int j = 0; j < n_locks; ++j) locks[j]->lock();
-  bool notified = false;
-  for (int i = 0; i < n; ++i) {
-    if (ws[i].linked) WaitQueueAccess::unlink(*queues[i], &ws[i]);
-    notified |= ws[i].notified;
-  }
-  if (notified) return Result::kNotified;
-  if (internal::wait_interrupted(self)) return Result::kInterrupted;
-  return Result::kTimeout;
 }
 
 int WaitQueue::notify(int n) ABSL_NO_THREAD_SAFETY_ANALYSIS {

@@ -39,14 +39,11 @@ class ABSL_LOCKABLE WaitQueue {
   enum class Result { kNotified, kTimeout, kInterrupted, kKilled = kInterrupted };
 
   WaitQueue() = default;
-  // A second queue under the same lock as `share_lock_with` (a channel's
-  // senders and receivers): waiting on either releases the one lock.
-  explicit WaitQueue(WaitQueue& share_lock_with) : lock_(share_lock_with.lock_) {}
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
 
-  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { lock_->lock(); }
-  void unlock() ABSL_UNLOCK_FUNCTION() { lock_->unlock(); }
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { lock_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
 
   // Parks the calling fiber until notified, until `deadline_ns` (monotonic
   // clock; INT64_MAX: none) or until it is interrupted (returns at once,
@@ -55,15 +52,6 @@ class ABSL_LOCKABLE WaitQueue {
   // thread. Throws UsageError (lock released) outside a fiber.
   Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
 
-  // Parks the calling fiber in `n` queues at once (weft::select) until any
-  // of them notifies it, until `deadline_ns`, or until it is interrupted. The lock
-  // of every queue is held on entry and on return (each distinct lock once:
-  // queues may share one) and released while parked. At most kMaxWaitAny.
-  static constexpr int kMaxWaitAny = 16;
-  static Result wait_any(WaitQueue* const* queues, int n, int64_t deadline_ns);
-  // The lock a queue uses (shared between a channel's two queues).
-  const void* lock_id() const { return lock_; }
-
   // Wakes up to `n` waiters, oldest first; returns how many. Lock held. Any
   // thread may notify; blocks nothing.
   int notify(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
@@ -71,11 +59,6 @@ class ABSL_LOCKABLE WaitQueue {
   int notify_all() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) { return notify(INT32_MAX); }
 
   bool has_waiters() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) { return head_ != nullptr; }
-
-  // Tells clang's thread-safety analysis that this queue's lock is held
-  // when the caller holds it through another queue sharing it (a channel's
-  // senders and receivers); checks nothing at run time.
-  void assert_held_via_shared_lock() const ABSL_ASSERT_EXCLUSIVE_LOCK() {}
 
   // Waiter records live on the waiting fibers' stacks; public for the .cc only.
   struct Waiter {
@@ -89,9 +72,7 @@ class ABSL_LOCKABLE WaitQueue {
 
  private:
   friend struct WaitQueueAccess;
-  friend struct WaitAnyAccess;
-  internal::SpinLock own_lock_;
-  internal::SpinLock* const lock_ = &own_lock_;
+  internal::SpinLock lock_;
   // Guarded by lock_ (held as the capability `this` by callers).
   Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;

@@ -1,0 +1,60 @@
+// Parking for channel waiters (see internal/chan_wait.h).
+#include "weft/sync/internal/chan_wait.h"
+
+#include "weft/core/internal/park.h"
+
+namespace weft::internal {
+namespace {
+
+struct PublishArgs {
+  ChanWaiter* ws;
+  int n;
+  SpinLock* const* locks;
+  int n_locks;
+};
+
+// Runs in the Handover, after the fiber switched out: a claimer finds the
+// waiters only under a lock, so once the token is in every waiter the locks
+// may go. The first unlock may let a claimer in, which may wake the fiber and
+// end its stack frame: copy the lock pointers first.
+bool publish(FiberControl*, uint64_t token, void* arg) {
+  auto* a = static_cast<PublishArgs*>(arg);
+  for (int i = 0; i < a->n; ++i) a->ws[i].token = token;
+  SpinLock* copy[kMaxSelectLocks];
+  const int n_locks = a->n_locks;
+  for (int i = 0; i < n_locks; ++i) copy[i] = a->locks[i];
+  for (int i = 0; i < n_locks; ++i) copy[i]->unlock();
+  return false;
+}
+
+struct PublishOne {
+  ChanWaiter* w;
+  SpinLock* lock;
+};
+
+bool publish_one(FiberControl*, uint64_t token, void* arg) {
+  auto* a = static_cast<PublishOne*>(arg);
+  a->w->token = token;
+  a->lock->unlock();  // the last touch of *a and *w
+  return false;
+}
+
+}  // namespace
+
+void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
+                  int64_t deadline_ns) {
+  PublishArgs a{ws, n, locks, n_locks};
+  park_current(deadline_ns, &publish, &a);
+}
+
+void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns) {
+  PublishOne a{w, lock};
+  park_current(deadline_ns, &publish_one, &a);
+}
+
+void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who) {
+  lock.unlock();
+  throw_outside_fiber(who);
+}
+
+}  // namespace weft::internal
