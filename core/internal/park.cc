@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "weft/core/internal/asymmetric_fence.h"
 #include "weft/core/internal/clock.h"
 #include "weft/core/internal/runtime_core.h"
 #include "weft/core/internal/worker.h"
@@ -59,10 +60,12 @@ void on_parked(Handover* h) {
     self->runtime->wake(self);
     return;
   }
-  // Seq-cst: publishes the wait to wakers (their acquire load in try_wake),
-  // and is our half of the Dekker pair with request_kill (flag, then epoch).
-  self->epoch.store(token, std::memory_order_seq_cst);
-  if (self->kill_requested.load(std::memory_order_seq_cst)) self->runtime->try_wake(self, token);
+  // Publishes the wait to wakers (a release store: their acquire load in
+  // try_claim), and is our half of the Dekker pair with request_kill (flag,
+  // fence, epoch): store, fence, flag. The fence is the light side of an
+  // asymmetric pair (asymmetric_fence.h): the killer pays for it.
+  store_then_fence(self->epoch, token);
+  if (self->kill_requested.load(std::memory_order_relaxed)) self->runtime->try_wake(self, token);
 }
 
 // A fiber or thread waiting in join_fiber; lives on the waiter's stack.

@@ -21,9 +21,10 @@
 // parked with a published token, it is woken with that token (losing the
 // race to another waker is fine: the fiber re-checks the flag whenever a
 // wait ends). A fiber parking at the same time does the mirror image in
-// on_parked (store the token, then read the flag); both sides are seq_cst,
-// so at least one sees the other and no kill is lost between "checked the
-// flag" and "parked". Every suspension point calls throw_if_killed before
+// on_parked (store the token, then read the flag); with a store-load fence
+// on each side (asymmetric: the parker's costs nothing, the killer's is a
+// membarrier, see asymmetric_fence.h) at least one sees the other and no
+// kill is lost between "checked the flag" and "parked". Every suspension point calls throw_if_killed before
 // and after its wait, once its bookkeeping is undone, so FiberExit leaves
 // nothing linked behind. A fiber killed before its first run throws before
 // its body (exit_if_killed_before_start, park.cc), except while the runtime
@@ -41,6 +42,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
+#include "weft/core/internal/asymmetric_fence.h"
 #include "weft/core/internal/overflow.h"
 #include "weft/core/internal/park.h"
 #include "weft/core/internal/worker.h"
@@ -64,6 +66,7 @@ char* align_down(char* p, std::size_t a) {
 RuntimeCore::RuntimeCore(const CoreOptions& options)
     : pool_(options.stack_size, kControlBytes, &init_fiber_slot), parker_(options.workers, &poller_) {
   register_overflow_pool(&pool_);
+  init_asymmetric_fence();  // before any fiber of ours can park
   workers_.reserve(options.workers);
   for (int i = 0; i < options.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(this, i, options.run_queue_capacity));
@@ -251,9 +254,15 @@ bool RuntimeCore::try_claim(FiberControl* f, uint64_t token) {
 }
 
 void RuntimeCore::request_kill(FiberControl* f) {
-  // Seq-cst flag then epoch: Dekker pair with on_parked (epoch then flag).
-  f->kill_requested.store(true, std::memory_order_seq_cst);
-  uint64_t e = f->epoch.load(std::memory_order_seq_cst);
+  f->kill_requested.store(true, std::memory_order_relaxed);
+  heavy_fence();
+  interrupt_if_parked(f);
+}
+
+void RuntimeCore::interrupt_if_parked(FiberControl* f) {
+  // After the flag and the heavy fence: the Dekker pair with on_parked
+  // (epoch, light fence, flag). Acquire, as in try_claim.
+  uint64_t e = f->epoch.load(std::memory_order_acquire);
   if ((e & 3) == 1) try_wake(f, e);
   if ((e & 3) == 3) try_wake(f, e - 2);
 }
@@ -270,10 +279,17 @@ uint64_t RuntimeCore::live_fibers() const {
 }
 
 void RuntimeCore::kill_all_live() {
-  pool_.for_each_slot([this](SlotHeader* h) {
-    if (h->state.load(std::memory_order_acquire) == SlotState::kLive) {
-      request_kill(static_cast<FiberControl*>(h));
-    }
+  // request_kill for every live fiber, with one heavy fence for them all:
+  // every flag, the fence, then every epoch.
+  auto live = [](SlotHeader* h) {
+    return h->state.load(std::memory_order_acquire) == SlotState::kLive;
+  };
+  pool_.for_each_slot([&](SlotHeader* h) {
+    if (live(h)) static_cast<FiberControl*>(h)->kill_requested.store(true, std::memory_order_relaxed);
+  });
+  heavy_fence();
+  pool_.for_each_slot([&](SlotHeader* h) {
+    if (live(h)) interrupt_if_parked(static_cast<FiberControl*>(h));
   });
 }
 

@@ -84,6 +84,8 @@ class RuntimeCore {
 
  private:
   void kill_all_live();
+  // request_kill's second half, after the flag and the heavy fence.
+  void interrupt_if_parked(FiberControl* f);
   // wake() from a thread that is not one of our workers.
   __attribute__((noinline, cold)) void wake_external(FiberControl* f);
 

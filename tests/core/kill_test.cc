@@ -406,6 +406,32 @@ TEST_P(KillTest, ManyKillsRacingWithWakeUps) {
   });
 }
 
+// The kill/park handshake: a kill that lands while its target is parking
+// (after the target checked its flag, before its wait is published) must
+// still wake it. Each target waits on an Event nobody sets, so only the kill
+// can end its wait; a kill lost in the race leaves it parked for good and
+// join_for fails. Killed from a plain thread, at varying delays, so the two
+// sides run on different CPUs.
+TEST_P(KillTest, AKillRacingWithParkingIsNeverLost) {
+  const int kRounds = static_cast<int>(test::Scaled(3000, 10));
+  Runtime rt(options());
+  Event never;
+  int lost = 0;
+  for (int round = 0; round < kRounds && lost == 0; ++round) {
+    std::atomic<bool> started{false};
+    Fiber<void> f = rt.spawn([&] {
+      started.store(true);
+      never.wait();
+    });
+    while (!started.load()) {
+    }
+    for (int spin = 0; spin < round % 64; ++spin) __builtin_ia32_pause();
+    f.kill();
+    if (!f.join_for(absl::Seconds(10))) ++lost;
+  }
+  EXPECT_EQ(lost, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, KillTest, test::WorkerCounts(), test::WorkerCountName);
 
 }  // namespace
