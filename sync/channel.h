@@ -158,6 +158,8 @@ class Channel {
                                 internal::FiberControl* self, int64_t deadline_ns)
       ABSL_UNLOCK_FUNCTION(lock_) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     w->fiber = self;
+    // No deadline and no weft::Timeout: no timer will race the claim.
+    w->exclusive = deadline_ns == INT64_MAX && self->timeout_deadline_ns == INT64_MAX;
     q.push_back(w);
     internal::park_waiter(w, &lock_, deadline_ns);
     if (w->outcome != internal::ChanOutcome::kPending) return w->outcome;

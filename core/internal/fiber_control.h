@@ -77,6 +77,12 @@ struct FiberControl : SlotHeader {
   // in the same slot cannot match a later one's token.
   std::atomic<uint64_t> epoch{0};
 
+  // The token of the last wait claimed without a CAS
+  // (RuntimeCore::try_claim_exclusive): a killer that finds it equal to the
+  // token it is about to interrupt leaves the wait to its claimer. Stale
+  // values are older tokens, which never match a later wait.
+  std::atomic<uint64_t> exclusive_claim{0};
+
   // Set (seq_cst) by kill(); sticky. Checked by the fiber at every suspension
   // point, which then throws weft::FiberExit.
   std::atomic<bool> kill_requested{false};

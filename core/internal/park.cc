@@ -65,7 +65,13 @@ void on_parked(Handover* h) {
   // fence, epoch): store, fence, flag. The fence is the light side of an
   // asymmetric pair (asymmetric_fence.h): the killer pays for it.
   store_then_fence(self->epoch, token);
-  if (self->kill_requested.load(std::memory_order_relaxed)) self->runtime->try_wake(self, token);
+  if (self->kill_requested.load(std::memory_order_relaxed)) [[unlikely]] {
+    // Killed while parking: end the wait as a killer would, heavy fence
+    // included (a claimer may be taking the wait without a CAS, see
+    // RuntimeCore::try_claim_exclusive).
+    heavy_fence();
+    self->runtime->interrupt_wait(self, token);
+  }
 }
 
 // A fiber or thread waiting in join_fiber; lives on the waiter's stack.

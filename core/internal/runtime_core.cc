@@ -253,6 +253,40 @@ bool RuntimeCore::try_claim(FiberControl* f, uint64_t token) {
   }
 }
 
+// Exclusive claims. A channel's waiter with no deadline can be woken only
+// by whoever holds the channel's lock (and claims it) or by a kill; a CAS on
+// the epoch to arbitrate between the two costs ~5 ns on every hand-off, for
+// a race that needs a kill. So the claimer, under the lock, instead stores
+// the token in exclusive_claim, orders that before reading the kill flag
+// (light side of the asymmetric fence), and if the flag is clear owns the
+// wait and stores the woken epoch plainly. The killer stores the flag, runs
+// the heavy fence, and before its CAS reads exclusive_claim: equal to the
+// token, the wait is the claimer's. Dekker: a claimer that read the flag
+// clear is seen by every killer that comes after the fence. A claimer that
+// reads it set falls back to the CAS, where exactly one of them wins; a
+// killer that backed off is fine, the fiber sees its flag at its next
+// suspension point. on_parked, finding the flag set after publishing, plays
+// the killer (heavy fence included). Without the asymmetric fence every
+// claim is a CAS.
+bool RuntimeCore::try_claim_exclusive(FiberControl* f, uint64_t token) {
+  if (!g_asymmetric_fence.load(std::memory_order_relaxed)) return try_claim(f, token);
+  uint64_t e;
+  // Acquire, as in try_claim: spin while the parker is still publishing.
+  while ((e = f->epoch.load(std::memory_order_acquire)) == token + 2) __builtin_ia32_pause();
+  if (e != token) return false;
+  if (!f->kill_requested.load(std::memory_order_relaxed)) {
+    f->exclusive_claim.store(token, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the light fence
+    if (!f->kill_requested.load(std::memory_order_relaxed)) {
+      // Ours: no killer will CAS this wait. Relaxed: the fiber reads its
+      // epoch only after running, which our wake() orders after this.
+      f->epoch.store(token + 3, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return try_claim(f, token);  // a kill is racing: arbitrate by CAS
+}
+
 void RuntimeCore::request_kill(FiberControl* f) {
   f->kill_requested.store(true, std::memory_order_relaxed);
   heavy_fence();
@@ -263,8 +297,19 @@ void RuntimeCore::interrupt_if_parked(FiberControl* f) {
   // After the flag and the heavy fence: the Dekker pair with on_parked
   // (epoch, light fence, flag). Acquire, as in try_claim.
   uint64_t e = f->epoch.load(std::memory_order_acquire);
-  if ((e & 3) == 1) try_wake(f, e);
-  if ((e & 3) == 3) try_wake(f, e - 2);
+  if ((e & 3) == 3) {  // still publishing token e - 2: a handful of instructions away
+    const uint64_t publishing = e;
+    while ((e = f->epoch.load(std::memory_order_acquire)) == publishing) __builtin_ia32_pause();
+  }
+  if ((e & 3) == 1) interrupt_wait(f, e);
+}
+
+void RuntimeCore::interrupt_wait(FiberControl* f, uint64_t token) {
+  // A claimer that took the wait without a CAS (try_claim_exclusive) has
+  // it; otherwise arbitrate by CAS. Call after the kill flag and a heavy
+  // fence.
+  if (f->exclusive_claim.load(std::memory_order_relaxed) == token) return;
+  try_wake(f, token);
 }
 
 uint64_t RuntimeCore::live_fibers() const {

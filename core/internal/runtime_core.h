@@ -56,8 +56,18 @@ class RuntimeCore {
   // records on f's stack (a channel hands over a value) that f reads, without
   // a lock, once it runs.
   bool try_claim(FiberControl* f, uint64_t token);
+  // try_claim for an "exclusive" wait: one that no timer can end (no
+  // deadline) and whose only waker is whoever holds the lock the waiter is
+  // queued under (a channel send or recv, not a select). Then the only other
+  // party that can end the wait is a kill, and the claim needs no CAS while
+  // the fiber has not been killed: see the essay in runtime_core.cc.
+  bool try_claim_exclusive(FiberControl* f, uint64_t token);
   // Sets f's kill flag and interrupts its wait if the wait is interruptible.
   void request_kill(FiberControl* f);
+  // Ends f's wait `token` for a kill, unless a claimer took it without a CAS
+  // (see try_claim_exclusive). Call after setting the kill flag and a heavy
+  // fence (asymmetric_fence.h).
+  void interrupt_wait(FiberControl* f, uint64_t token);
 
   // Stops the runtime: kills every fiber still alive, waits for them to unwind,
   // stops the workers. Idempotent. Must not be called from one of its fibers.

@@ -53,6 +53,10 @@ struct ChanWaiter {
   SelectWait* select = nullptr;  // set when this is one case of a select
   int case_index = 0;
   bool linked = false;
+  // No timer can end this wait and it is not a select's: only the channel
+  // (under its lock) or a kill can, and the claim needs no CAS
+  // (RuntimeCore::try_claim_exclusive).
+  bool exclusive = false;
   ChanOutcome outcome = ChanOutcome::kPending;
 };
 
@@ -83,7 +87,11 @@ class ChanQueue {
   ChanWaiter* claim_front() {
     while (ChanWaiter* w = head_) {
       unlink(w);
-      if (w->fiber->runtime->try_claim(w->fiber, w->token)) return w;
+      RuntimeCore* rt = w->fiber->runtime;
+      if (w->exclusive ? rt->try_claim_exclusive(w->fiber, w->token)
+                       : rt->try_claim(w->fiber, w->token)) {
+        return w;
+      }
     }
     return nullptr;
   }

@@ -421,6 +421,52 @@ TEST_P(StressTest, SpawnRacingWithShutdownEitherThrowsOrRuns) {
 
 INSTANTIATE_TEST_SUITE_P(Workers, StressTest, test::WorkerCounts(), test::WorkerCountName);
 
+// A channel hand-off and a kill reaching a parked receiver at the same
+// moment: the sender (a fiber) and the killer (a plain thread) start
+// together from a spin barrier. Exactly one of them ends the receiver's
+// wait: it either returns the value (then is killed at its next wait) or
+// dies without it, and then the value goes to the next receiver. Never
+// both: a fiber resumed twice would run on two stacks at once.
+TEST_P(StressTest, ChannelHandOffRacingWithAKill) {
+  const int kRounds = static_cast<int>(Scaled(20000, 20));
+  Runtime rt(options());
+  Channel<int> ch;
+  std::atomic<int> got{0}, backup_got{0}, sent{0};
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> ready{0};
+    std::atomic<bool> parked{false};
+    Fiber<void> receiver = rt.spawn([&] {
+      parked.store(true);
+      if (ch.recv()) got.fetch_add(1);
+      (void)ch.recv();  // killed here if the value won
+    });
+    while (!parked.load()) {
+    }
+    for (int spin = 0; spin < 200; ++spin) __builtin_ia32_pause();  // let it park
+    Fiber<void> sender = rt.spawn([&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      if (ch.send(round).ok()) sent.fetch_add(1);
+    });
+    ready.fetch_add(1);
+    while (ready.load() < 2) {
+    }
+    for (int spin = 0; spin < round % 16; ++spin) __builtin_ia32_pause();
+    receiver.kill();
+    ASSERT_TRUE(receiver.join_for(absl::Seconds(10))) << "round " << round;
+    // If the kill won, the sender still waits: a second receiver takes it.
+    for (int tries = 0; !sender.join_for(absl::Milliseconds(1)); ++tries) {
+      ASSERT_LT(tries, 10000) << "round " << round;
+      rt.spawn([&] {
+          if (ch.recv_for(absl::Milliseconds(5)).ok()) backup_got.fetch_add(1);
+        }).join();
+    }
+  }
+  EXPECT_EQ(sent.load(), kRounds);
+  EXPECT_EQ(got.load() + backup_got.load(), kRounds);
+}
+
 TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
   // One fiber spawns CPU-bound fibers that never suspend; only stealing can
   // put the second worker to use.
