@@ -122,11 +122,13 @@ class Channel {
   }
   // The parts of send and recv that never wait, lock held. A fiber whose
   // wait they end is returned in *wake, for wake_claimed after the unlock.
+  // If moving a value throws (T's move, the buffer's allocation), a waiter
+  // already claimed is woken as if spuriously (it tries again) and the
+  // exception goes to the caller, which releases the lock.
   bool send_now(T& value, internal::FiberControl** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (internal::ChanWaiter* r = receivers_.claim_front()) {
       // A receiver waits only on an empty buffer: hand the value over.
-      static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
-      *wake = internal::finish_claimed(r, internal::ChanOutcome::kDone);
+      hand_over(r, wake, [&] { static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value)); });
       return true;
     }
     if (full()) return false;
@@ -140,17 +142,26 @@ class Channel {
       buf_.pop_front();
       // A sender waits only on a full buffer: its value takes the free place.
       if (internal::ChanWaiter* s = senders_.claim_front()) {
-        buf_.push_back(std::move(*static_cast<T*>(s->slot)));
-        *wake = internal::finish_claimed(s, internal::ChanOutcome::kDone);
+        hand_over(s, wake, [&] { buf_.push_back(std::move(*static_cast<T*>(s->slot))); });
       }
       return true;
     }
     if (internal::ChanWaiter* s = senders_.claim_front()) {  // unbuffered
-      out.emplace(std::move(*static_cast<T*>(s->slot)));
-      *wake = internal::finish_claimed(s, internal::ChanOutcome::kDone);
+      hand_over(s, wake, [&] { out.emplace(std::move(*static_cast<T*>(s->slot))); });
       return true;
     }
     return false;
+  }
+  // Moves a value to or from the claimed waiter `w` and ends its wait.
+  template <typename Move>
+  static void hand_over(internal::ChanWaiter* w, internal::FiberControl** wake, Move&& move) {
+    try {
+      move();
+    } catch (...) {
+      internal::wake_claimed(w->fiber);  // outcome still kPending: it retries
+      throw;
+    }
+    *wake = internal::finish_claimed(w, internal::ChanOutcome::kDone);
   }
   // Parks the calling fiber in `q` (lock held on entry, released on return).
   // kPending: not claimed (deadline, kill, spurious); the waiter is unlinked.
@@ -186,7 +197,7 @@ absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) {
       return absl::FailedPreconditionError("weft::Channel::send on a closed channel");
     }
     internal::FiberControl* wake = nullptr;
-    if (send_now(value, &wake)) {
+    if (internal::locked_call(lock_, [&] { return send_now(value, &wake); })) {
       lock_.unlock();
       internal::wake_claimed(wake);
       return absl::OkStatus();
@@ -226,7 +237,7 @@ template <typename T>
 bool Channel<T>::try_send(T& value) {
   lock_.lock();
   internal::FiberControl* wake = nullptr;
-  bool ok = !closed_ && send_now(value, &wake);
+  bool ok = !closed_ && internal::locked_call(lock_, [&] { return send_now(value, &wake); });
   lock_.unlock();
   internal::wake_claimed(wake);
   return ok;
@@ -237,7 +248,7 @@ typename Channel<T>::Got Channel<T>::recv_until(std::optional<T>& out, int64_t d
   for (;;) {
     lock_.lock();
     internal::FiberControl* wake = nullptr;
-    if (recv_now(out, &wake)) {
+    if (internal::locked_call(lock_, [&] { return recv_now(out, &wake); })) {
       lock_.unlock();
       internal::wake_claimed(wake);
       return Got::kValue;
@@ -302,7 +313,7 @@ std::optional<T> Channel<T>::try_recv() {
   std::optional<T> out;
   lock_.lock();
   internal::FiberControl* wake = nullptr;
-  recv_now(out, &wake);
+  internal::locked_call(lock_, [&] { return recv_now(out, &wake); });
   lock_.unlock();
   internal::wake_claimed(wake);
   return out;

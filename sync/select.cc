@@ -53,7 +53,14 @@ int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll
     for (int k = 0; k < n; ++k) {
       int i = (start + k) % n;
       FiberControl* wake = nullptr;
-      if (cases[i]->try_complete(&wake)) {
+      bool done;
+      try {
+        done = cases[i]->try_complete(&wake);
+      } catch (...) {  // moving a value threw (see Channel::send_now)
+        unlock_all();
+        throw;
+      }
+      if (done) {
         unlock_all();
         wake_claimed(wake);
         return i;

@@ -110,6 +110,17 @@ inline FiberControl* finish_claimed(ChanWaiter* w, ChanOutcome outcome) {
   return w->fiber;
 }
 
+// Runs `f` with `lock` held; if it throws, releases the lock and rethrows.
+template <typename F>
+inline auto locked_call(SpinLock& lock, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (...) {
+    lock.unlock();
+    throw;
+  }
+}
+
 // Makes a fiber returned by finish_claimed runnable (null: nothing to do).
 // Any thread.
 inline void wake_claimed(FiberControl* f) {

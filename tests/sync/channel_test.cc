@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -486,6 +487,42 @@ TEST_P(ChannelTest, KilledSendersDeliverExactlyWhatTheyReport) {
       mismatches += reported[v].load() != received[v].load();
     }
     EXPECT_EQ(mismatches, 0);
+  });
+}
+
+// A value whose move constructor throws when told to.
+struct Fragile {
+  int v = 0;
+  bool throw_on_move = false;
+  Fragile() = default;
+  Fragile(int value, bool t) : v(value), throw_on_move(t) {}
+  Fragile(Fragile&& o) : v(o.v), throw_on_move(o.throw_on_move) {
+    if (throw_on_move) throw std::runtime_error("move failed");
+  }
+  Fragile& operator=(Fragile&&) = default;
+};
+
+// A hand-off whose move throws: the exception reaches the sender, the
+// channel's lock is released, and the receiver it had already claimed is not
+// lost: it waits on and takes the next value.
+TEST_P(ChannelTest, AThrowingMoveDuringAHandOffLosesNoWaiter) {
+  Run([&] {
+    Channel<Fragile> ch;
+    auto receiver = spawn([&] { return ch.recv()->v; });
+    // Let the receiver park; a few tries in case it has not yet.
+    bool threw = false;
+    for (int i = 0; i < 100 && !threw; ++i) {
+      sleep_for(absl::Milliseconds(1));
+      Fragile bad(1, true);
+      try {
+        (void)ch.try_send(bad);
+      } catch (const std::runtime_error&) {
+        threw = true;
+      }
+    }
+    EXPECT_TRUE(threw);
+    EXPECT_TRUE(ch.send(Fragile(2, false)).ok());  // the lock was released
+    EXPECT_EQ(receiver.get(), 2);
   });
 }
 
