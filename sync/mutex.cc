@@ -18,11 +18,17 @@ void Mutex::lock_impl(bool interruptible) {
   // Acquire: pairs with the release in unlock(); the critical section starts here.
   if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
-    // Spin briefly first: the holder is usually running on another worker
-    // and about to leave a short critical section, and parking plus a
-    // cross-worker wake costs far more than a few hundred cycles of waiting.
-    // (Go's sync.Mutex and absl::Mutex spin the same way.)
-    for (int spin = 0; spin < 100; ++spin) {
+    // Spin briefly first: the holder may be running on another worker and
+    // about to leave a short critical section, and parking plus a
+    // cross-worker wake costs more than a short wait. Briefly: a spinner
+    // pulls the mutex's cache line away from a holder that re-locks at once,
+    // and parking instead gathers the contenders on the holder's worker
+    // (the waker's next slot), where they take turns without a transfer
+    // (BM_MutexContended/2: 100 pauses 30 M/s, 10 pauses 66 M/s, none 70
+    // M/s). Not at all when other fibers are runnable here, as in Go: the
+    // holder may be one of them, and parking runs them.
+    const int spins = internal::Worker::current()->has_local_work() ? 0 : 10;
+    for (int spin = 0; spin < spins; ++spin) {
       __builtin_ia32_pause();
       expected = 0;
       if (state_.load(std::memory_order_relaxed) == 0 &&

@@ -53,6 +53,12 @@ class Worker {
   int index() const { return index_; }
   RuntimeCore* runtime() const { return rt_; }
   FiberControl* current_fiber() const { return current_; }
+  // True if another fiber is runnable here (next slot, RunQueue, yield
+  // FIFO). On this worker's thread only. A fiber about to spin-wait should
+  // rather park, and let that work run, when this is true.
+  bool has_local_work() const {
+    return next_ != nullptr || yielded_head_ != nullptr || runq_.size_hint() != 0;
+  }
   StackCache& stacks() { return stacks_; }
   const WorkerCounters& counters() const { return counters_; }
   WorkerCounters& counters() { return counters_; }
