@@ -27,29 +27,12 @@ bool publish(FiberControl*, uint64_t token, void* arg) {
   return false;
 }
 
-struct PublishOne {
-  ChanWaiter* w;
-  SpinLock* lock;
-};
-
-bool publish_one(FiberControl*, uint64_t token, void* arg) {
-  auto* a = static_cast<PublishOne*>(arg);
-  a->w->token = token;
-  a->lock->unlock();  // the last touch of *a and *w
-  return false;
-}
-
 }  // namespace
 
 void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
                   int64_t deadline_ns) {
   PublishArgs a{ws, n, locks, n_locks};
   park_current(deadline_ns, &publish, &a);
-}
-
-void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns) {
-  PublishOne a{w, lock};
-  park_current(deadline_ns, &publish_one, &a);
 }
 
 void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who) {

@@ -138,8 +138,23 @@ inline constexpr int kMaxSelectLocks = 16;
 // first).
 void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
                   int64_t deadline_ns);
-// park_waiters for one waiter under one lock: a send or a recv.
-void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns);
+// park_waiters for one waiter under one lock: a send or a recv. Inline: it
+// is on every channel wait.
+struct PublishOne {
+  ChanWaiter* w;
+  SpinLock* lock;
+  // The park's PublishFn: runs in the Handover, after the switch.
+  static bool publish(FiberControl*, uint64_t token, void* arg) {
+    auto* a = static_cast<PublishOne*>(arg);
+    a->w->token = token;
+    a->lock->unlock();  // the last touch of *a and *w: a claimer may now wake us
+    return false;
+  }
+};
+inline void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns) {
+  PublishOne a{w, lock};
+  park_current(deadline_ns, &PublishOne::publish, &a);
+}
 
 [[noreturn, gnu::cold]] void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who);
 
