@@ -17,7 +17,7 @@ struct PublishArgs {
 // waiters only under a lock, so once the token is in every waiter the locks
 // may go. The first unlock may let a claimer in, which may wake the fiber and
 // end its stack frame: copy the lock pointers first.
-bool publish(FiberControl*, uint64_t token, void* arg) {
+bool publish(FiberControl*, uint64_t token, void* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   auto* a = static_cast<PublishArgs*>(arg);
   for (int i = 0; i < a->n; ++i) a->ws[i].token = token;
   SpinLock* copy[kMaxSelectLocks];
@@ -35,7 +35,8 @@ void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
   park_current(deadline_ns, &publish, &a);
 }
 
-void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who) {
+void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   lock.unlock();
   throw_outside_fiber(who);
 }

@@ -128,7 +128,8 @@ class Channel {
   bool send_now(T& value, internal::FiberControl** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (internal::ChanWaiter* r = receivers_.claim_front()) {
       // A receiver waits only on an empty buffer: hand the value over.
-      hand_over(r, wake, [&] { static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value)); });
+      hand_over(r, wake,
+                [&] { static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value)); });
       return true;
     }
     if (full()) return false;
@@ -142,7 +143,9 @@ class Channel {
       buf_.pop_front();
       // A sender waits only on a full buffer: its value takes the free place.
       if (internal::ChanWaiter* s = senders_.claim_front()) {
-        hand_over(s, wake, [&] { buf_.push_back(std::move(*static_cast<T*>(s->slot))); });
+        hand_over(s, wake, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          buf_.push_back(std::move(*static_cast<T*>(s->slot)));
+        });
       }
       return true;
     }
@@ -197,13 +200,14 @@ absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) {
       return absl::FailedPreconditionError("weft::Channel::send on a closed channel");
     }
     internal::FiberControl* wake = nullptr;
-    if (internal::locked_call(lock_, [&] { return send_now(value, &wake); })) {
+    if (internal::locked_call(
+            lock_, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return send_now(value, &wake); })) {
       lock_.unlock();
       internal::wake_claimed(wake);
       return absl::OkStatus();
     }
-    internal::FiberControl* self = internal::fiber_or_unlock(
-        lock_, "weft::Channel::send on a full (or unbuffered) channel");
+    internal::FiberControl* self =
+        internal::fiber_or_unlock(lock_, "weft::Channel::send on a full (or unbuffered) channel");
     if (internal::wait_interrupted(self)) {
       lock_.unlock();
       internal::throw_if_killed(self);
@@ -211,9 +215,9 @@ absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) {
     }
     if (deadline_ns != INT64_MAX && internal::monotonic_now_ns() >= deadline_ns) {
       lock_.unlock();
-      return absl::DeadlineExceededError(capacity_ == 0
-                                             ? "weft::Channel::send: no receiver took the value in time"
-                                             : "weft::Channel::send: timed out while the channel was full");
+      return absl::DeadlineExceededError(
+          capacity_ == 0 ? "weft::Channel::send: no receiver took the value in time"
+                         : "weft::Channel::send: timed out while the channel was full");
     }
     internal::ChanWaiter w;
     w.slot = &value;
@@ -237,7 +241,9 @@ template <typename T>
 bool Channel<T>::try_send(T& value) {
   lock_.lock();
   internal::FiberControl* wake = nullptr;
-  bool ok = !closed_ && internal::locked_call(lock_, [&] { return send_now(value, &wake); });
+  bool ok = !closed_ && internal::locked_call(lock_, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return send_now(value, &wake);
+  });
   lock_.unlock();
   internal::wake_claimed(wake);
   return ok;
@@ -248,7 +254,8 @@ typename Channel<T>::Got Channel<T>::recv_until(std::optional<T>& out, int64_t d
   for (;;) {
     lock_.lock();
     internal::FiberControl* wake = nullptr;
-    if (internal::locked_call(lock_, [&] { return recv_now(out, &wake); })) {
+    if (internal::locked_call(
+            lock_, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return recv_now(out, &wake); })) {
       lock_.unlock();
       internal::wake_claimed(wake);
       return Got::kValue;
@@ -313,7 +320,8 @@ std::optional<T> Channel<T>::try_recv() {
   std::optional<T> out;
   lock_.lock();
   internal::FiberControl* wake = nullptr;
-  internal::locked_call(lock_, [&] { return recv_now(out, &wake); });
+  internal::locked_call(lock_,
+                        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return recv_now(out, &wake); });
   lock_.unlock();
   internal::wake_claimed(wake);
   return out;

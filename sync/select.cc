@@ -40,10 +40,10 @@ int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll
     if (std::find(locks, locks + n_locks, l) == locks + n_locks) locks[n_locks++] = l;
   }
   std::sort(locks, locks + n_locks);
-  auto lock_all = [&] {
+  auto lock_all = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (int j = 0; j < n_locks; ++j) locks[j]->lock();
   };
-  auto unlock_all = [&] {
+  auto unlock_all = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (int j = n_locks - 1; j >= 0; --j) locks[j]->unlock();
   };
 

@@ -23,6 +23,8 @@
 
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
+
 #include "weft/core/internal/fiber_control.h"
 #include "weft/core/internal/park.h"
 #include "weft/core/internal/runtime_core.h"
@@ -112,7 +114,7 @@ inline FiberControl* finish_claimed(ChanWaiter* w, ChanOutcome outcome) {
 
 // Runs `f` with `lock` held; if it throws, releases the lock and rethrows.
 template <typename F>
-inline auto locked_call(SpinLock& lock, F&& f) -> decltype(f()) {
+inline decltype(auto) locked_call(SpinLock& lock, F&& f) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   try {
     return f();
   } catch (...) {
@@ -144,7 +146,7 @@ struct PublishOne {
   ChanWaiter* w;
   SpinLock* lock;
   // The park's PublishFn: runs in the Handover, after the switch.
-  static bool publish(FiberControl*, uint64_t token, void* arg) {
+  static bool publish(FiberControl*, uint64_t token, void* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto* a = static_cast<PublishOne*>(arg);
     a->w->token = token;
     a->lock->unlock();  // the last touch of *a and *w: a claimer may now wake us
@@ -156,11 +158,13 @@ inline void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns) {
   park_current(deadline_ns, &PublishOne::publish, &a);
 }
 
-[[noreturn, gnu::cold]] void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who);
+[[noreturn, gnu::cold]] void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
 // The calling fiber, or, on a plain thread, releases `lock` and throws
 // UsageError naming `who`.
-inline FiberControl* fiber_or_unlock(SpinLock& lock, const char* who) {
+inline FiberControl* fiber_or_unlock(SpinLock& lock, const char* who)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   FiberControl* f = current_fiber_or_null();
   if (f == nullptr) [[unlikely]] unlock_and_throw_outside_fiber(lock, who);
   return f;
