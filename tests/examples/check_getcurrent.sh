@@ -11,15 +11,19 @@ seed=$2
 fail() { echo "FAIL: $*"; exit 1; }
 
 # Replaces each "<...>" repr by A, B, C in order of first appearance, afresh
-# in each section (gevent reuses greenlet addresses).
+# in each section (gevent reuses greenlet addresses). A fiber is known by its
+# repr without the worker it ran on: with several workers a fiber may be
+# stolen between two of its lines.
 normalize() {
   awk '
     /^with(out)? sleep/ { print; delete seen; n = 0; next }
     {
       if (match($0, /^<[^>]*>/) == 0) { print "UNEXPECTED " $0; next }
       tok = substr($0, 1, RLENGTH)
+      rest = substr($0, RLENGTH + 1)
+      sub(/ on worker [0-9]+>$/, ">", tok)
       if (!(tok in seen)) { seen[tok] = sprintf("%c", 65 + n); n++ }
-      print seen[tok] substr($0, RLENGTH + 1)
+      print seen[tok] rest
     }'
 }
 

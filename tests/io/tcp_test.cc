@@ -258,34 +258,37 @@ TEST_P(TcpTest, EofArrivingWithTheLastDataIsSeen) {
     Conn c = Connect(*srv.listener, srv.address);
     char buf[64];
     for (bool reset : {false, true}) {
-      SCOPED_TRACE(reset ? "reset" : "fin");
+      // Not SCOPED_TRACE: gtest keeps traces per thread, and this fiber may
+      // resume on another worker after each wait.
+      const char* what = reset ? "reset" : "fin";
       if (reset) c = Connect(*srv.listener, srv.address);
       // A first short read.
-      ASSERT_TRUE(c.server.write_all("a").ok());
+      ASSERT_TRUE(c.server.write_all("a").ok()) << what;
       absl::StatusOr<std::size_t> n = c.client.read_some(buf, Soon());
-      ASSERT_TRUE(n.ok() && *n == 1) << n.status();
+      ASSERT_TRUE(n.ok() && *n == 1) << what << ": " << n.status();
       // The last data and the end of the stream, one edge by the time the
       // client looks: every edge so far has collapsed into one kept edge.
-      ASSERT_TRUE(c.server.write_all("data").ok());
+      ASSERT_TRUE(c.server.write_all("data").ok()) << what;
       if (reset) {
         SetLingerZero(c.server);
         c.server.close();
       } else {
-        ASSERT_TRUE(c.server.shutdown_write().ok());
+        ASSERT_TRUE(c.server.shutdown_write().ok()) << what;
       }
       sleep_for(kSettle);
       n = c.client.read_some(buf, absl::Now() + absl::Seconds(5));
       if (!reset || n.ok()) {  // a reset may discard the data
-        ASSERT_TRUE(n.ok()) << n.status();
-        EXPECT_EQ(std::string(buf, *n), "data");
+        ASSERT_TRUE(n.ok()) << what << ": " << n.status();
+        EXPECT_EQ(std::string(buf, *n), "data") << what;
         n = c.client.read_some(buf, absl::Now() + absl::Seconds(5));
       }
-      EXPECT_FALSE(absl::IsDeadlineExceeded(n.status())) << "the end of the stream was missed";
+      EXPECT_FALSE(absl::IsDeadlineExceeded(n.status()))
+          << what << ": the end of the stream was missed";
       if (reset) {
         EXPECT_FALSE(n.ok()) << "read " << *n << " bytes after a reset";
       } else {
-        ASSERT_TRUE(n.ok()) << n.status();
-        EXPECT_EQ(*n, 0u);
+        ASSERT_TRUE(n.ok()) << what << ": " << n.status();
+        EXPECT_EQ(*n, 0u) << what;
       }
     }
   });
@@ -590,12 +593,13 @@ TEST_P(TcpTest, BadAddressesAreInvalidArgument) {
   Run([] {
     for (const char* bad : {"", "localhost", "127.0.0.1", "[::1:80", "::1:80", "127.0.0.1:65536",
                             "127.0.0.1:99999", "127.0.0.1:-1", "localhost:", "300.1.1.1:80x"}) {
-      SCOPED_TRACE(bad);
+      // Not SCOPED_TRACE anywhere in a fiber: gtest keeps traces per thread,
+      // and a fiber may resume on another worker after a wait.
       absl::StatusOr<TcpListener> l = TcpListener::bind(bad);
-      EXPECT_TRUE(absl::IsInvalidArgument(l.status())) << l.status();
+      EXPECT_TRUE(absl::IsInvalidArgument(l.status())) << bad << ": " << l.status();
       EXPECT_THAT(l.status().message(), HasSubstr(std::string("\"") + bad + "\""));
       absl::StatusOr<Address> a = Address::parse(bad);
-      EXPECT_TRUE(absl::IsInvalidArgument(a.status())) << a.status();
+      EXPECT_TRUE(absl::IsInvalidArgument(a.status())) << bad << ": " << a.status();
     }
     // Names are for resolve and dial, not bind; the error says so.
     absl::StatusOr<TcpListener> l = TcpListener::bind("localhost:80");
@@ -605,9 +609,8 @@ TEST_P(TcpTest, BadAddressesAreInvalidArgument) {
     // an out-of-range or missing port must not wrap or default to 0.
     for (const char* bad : {"", "localhost", "[::1:80", "::1:80", ":", "localhost:",
                             "localhost:65536", "127.0.0.1:70000", "[::1]:123456"}) {
-      SCOPED_TRACE(bad);
       absl::StatusOr<TcpStream> c = net::dial(bad, absl::Seconds(5));
-      EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+      EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << bad << ": " << c.status();
       EXPECT_THAT(c.status().message(), HasSubstr(std::string("\"") + bad + "\""));
     }
   });
