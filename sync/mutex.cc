@@ -44,8 +44,11 @@ void Mutex::lock_impl(bool interruptible) {
     if (!interruptible) defer.emplace(self);
     waiters_.lock();
     // Mark contended; whoever unlocks will then notify. Acquire as above.
-    while (state_.exchange(2, std::memory_order_acquire) != 0) {
-      if (waiters_.wait() == WaitQueue::Result::kKilled) {
+    while (state_.exchange(2, std::memory_order_acq_rel) != 0) {
+      WaitQueue::Result r = waiters_.wait();
+      if (r == WaitQueue::Result::kNotified) {
+        woken_.store(false, std::memory_order_relaxed);
+      } else if (r == WaitQueue::Result::kKilled) {
         waiters_.unlock();
         if (interruptible) internal::throw_if_killed(self);  // throws unless unwinding
         // Unwinding, or told not to give up: a killed fiber cannot park, so
@@ -80,9 +83,11 @@ void Mutex::unlock() {
   }
   owner_.store(nullptr, std::memory_order_relaxed);
   // Release: publishes the critical section to the next holder.
-  if (state_.exchange(0, std::memory_order_release) == 2) {
+  if (state_.exchange(0, std::memory_order_acq_rel) == 2) {
+    if (woken_.load(std::memory_order_relaxed)) return;
     waiters_.lock();
-    waiters_.notify_one();
+    woken_.store(true, std::memory_order_relaxed);
+    if (!waiters_.notify_one()) woken_.store(false, std::memory_order_relaxed);
     waiters_.unlock();
   }
 }

@@ -51,6 +51,7 @@ class ABSL_LOCKABLE Mutex {
   std::atomic<uint32_t> state_{0};
   // The holder, for misuse checks; written by the holder, read by unlock().
   std::atomic<internal::FiberControl*> owner_{nullptr};
+  std::atomic<bool> woken_{false};
   WaitQueue waiters_;
 };
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -465,6 +466,61 @@ TEST_P(StressTest, ChannelHandOffRacingWithAKill) {
   }
   EXPECT_EQ(sent.load(), kRounds);
   EXPECT_EQ(got.load() + backup_got.load(), kRounds);
+}
+
+// Many fibers on every worker contend for one Mutex while some give up
+// (a weft::Timeout expires) and others are killed in the middle of lock().
+// The mutex wakes one waiter per unlock, and none while a woken one has not
+// yet retried: a waiter that leaves, or a wake-up skipped wrongly, would
+// leave the rest parked for good. Every survivor must finish, and the
+// counter must hold exactly the increments made under the lock.
+TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
+  const int kIters = static_cast<int>(Scaled(100000, 50));
+  constexpr int kWorkers = 12, kVictims = 6;
+  Runtime rt(options());
+  Mutex mu;
+  int64_t counter = 0;  // guarded by mu
+  std::atomic<int64_t> increments{0}, timeouts{0};
+  std::vector<Fiber<void>> workers, victims;
+  for (int v = 0; v < kVictims; ++v) {
+    victims.push_back(rt.spawn([&] {
+      for (;;) {
+        std::lock_guard<Mutex> g(mu);
+        ++counter;
+        increments.fetch_add(1, std::memory_order_relaxed);
+        if (counter % 3 == 0) yield();
+      }
+    }));
+  }
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.push_back(rt.spawn([&, w] {
+      for (int i = 0; i < kIters; ++i) {
+        try {
+          // Every third fiber waits under a short deadline.
+          std::optional<Timeout> t;
+          if (w % 3 == 0) t.emplace(absl::Microseconds(20));
+          std::lock_guard<Mutex> g(mu);
+          ++counter;
+          increments.fetch_add(1, std::memory_order_relaxed);
+          if (i % 16 == 0) yield();  // hold it across a switch
+        } catch (const TimeoutError&) {
+          timeouts.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }));
+  }
+  std::mt19937 rng(7);
+  for (auto& v : victims) {
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+    v.kill();
+    ASSERT_TRUE(v.join_for(absl::Seconds(10)));
+  }
+  for (auto& w : workers) ASSERT_TRUE(w.join_for(absl::Seconds(30)));
+  rt.spawn([&] {
+      std::lock_guard<Mutex> g(mu);
+      EXPECT_EQ(counter, increments.load());
+    }).join();
+  EXPECT_GE(increments.load(), int64_t{kWorkers} * kIters - timeouts.load());
 }
 
 TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
