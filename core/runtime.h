@@ -74,6 +74,7 @@ struct RuntimeStats {
 
 namespace internal {
 class RuntimeCore;
+struct RuntimeAccess;
 }
 
 class Runtime {
@@ -110,8 +111,16 @@ class Runtime {
   RuntimeStats stats() const;
 
  private:
+  friend struct internal::RuntimeAccess;
   std::unique_ptr<internal::RuntimeCore> core_;
 };
+
+namespace internal {
+// The core behind a Runtime, for weft's own libraries (sync/Pool).
+struct RuntimeAccess {
+  static RuntimeCore* core(Runtime& rt) { return rt.core_.get(); }
+};
+}  // namespace internal
 
 // Runs `f` as the first fiber of a new default Runtime, blocks the calling
 // thread until it finishes, shuts the runtime down and returns f's result

@@ -67,23 +67,48 @@ struct Task {
 template <typename F, typename... Args>
 using SpawnResult = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
 
+// Runs exactly once per spawn_with_exit_hook: on the worker, after the fiber
+// has ended however it ended and its handle reads ready (after its joiner
+// is woken), or at once, on the spawning thread, if the spawn throws. It
+// runs in the scheduler's hand-over, not in a fiber: it must not block or
+// throw. weft::Pool gives its slot back through it.
+struct ExitHook {
+  void (*fn)(void*) noexcept = nullptr;
+  void* arg = nullptr;
+};
+
 template <typename F, typename... Args>
-Fiber<SpawnResult<F, Args...>> spawn_on(RuntimeCore* rt, F&& f, Args&&... args) {
+Fiber<SpawnResult<F, Args...>> spawn_with_exit_hook(RuntimeCore* rt, ExitHook hook, F&& f,
+                                                    Args&&... args) {
   using R = SpawnResult<F, Args...>;
   using T = Task<R, std::decay_t<F>, std::decay_t<Args>...>;
-  FiberControl* c = allocate_fiber(rt, sizeof(T), alignof(T));
+  FiberControl* c;
+  try {
+    c = allocate_fiber(rt, sizeof(T), alignof(T));
+  } catch (...) {
+    if (hook.fn != nullptr) hook.fn(hook.arg);
+    throw;
+  }
   T* task;
   try {
     task = new (c->task) T(std::forward<F>(f), std::forward<Args>(args)...);
   } catch (...) {
     abandon_fiber(rt, c);
+    if (hook.fn != nullptr) hook.fn(hook.arg);
     throw;
   }
   c->invoke = &T::invoke;
   c->destroy_result = &T::destroy;
   c->result = &task->result;
-  start_fiber(rt, c);
+  c->exit_hook = hook.fn;
+  c->exit_hook_arg = hook.arg;
+  start_fiber(rt, c);  // never throws
   return FiberFactory::make<R>(c);
+}
+
+template <typename F, typename... Args>
+Fiber<SpawnResult<F, Args...>> spawn_on(RuntimeCore* rt, F&& f, Args&&... args) {
+  return spawn_with_exit_hook(rt, ExitHook{}, std::forward<F>(f), std::forward<Args>(args)...);
 }
 
 }  // namespace internal

@@ -45,8 +45,9 @@ class Pool::State {
     group_.add(1);
   }
 
-  // Gives a slot back (the pooled function has ended).
-  void release() {
+  // Gives a slot back (the pooled fiber has ended). Runs in the worker's
+  // hand-over (internal::ExitHook): blocks nothing but, rarely, thread_mu_.
+  void release() noexcept {
     slots_.release();  // free the slot first: after join(), free_count() == size()
     group_.done();
     // Seq-cst fence: the releaser's half of the Dekker pair (see the essay);
@@ -138,13 +139,15 @@ int Pool::free_count() const {
   return static_cast<int>(n < 0 ? 0 : (n > size_ ? size_ : n));
 }
 
-Pool::Lease::Lease(const std::shared_ptr<State>& state) {
-  state->acquire();
-  state_ = state;
+void* Pool::take_slot(const std::shared_ptr<State>& state) {
+  auto ref = std::make_unique<std::shared_ptr<State>>(state);
+  state->acquire();  // may throw (killed, timed out): then no slot is taken
+  return ref.release();
 }
 
-Pool::Lease::~Lease() {
-  if (state_ != nullptr) state_->release();
+void Pool::give_back_slot(void* slot) noexcept {
+  std::unique_ptr<std::shared_ptr<State>> ref(static_cast<std::shared_ptr<State>*>(slot));
+  (*ref)->release();
 }
 
 }  // namespace weft

@@ -10,8 +10,9 @@
 // spawn() takes a slot before it starts the fiber — parking the calling
 // fiber (or blocking a plain thread) while all n are taken — and returns the
 // fiber's handle, which works like any other (join, get, kill; dropping it
-// detaches). The slot is given back when the fiber's function ends, however
-// it ends: returned, threw, or was killed (also before it ever ran).
+// detaches). The slot is given back when the fiber has ended, however it
+// ended (returned, threw, or was killed, also before it ever ran), once its
+// handle reads ready.
 //
 // Built on weft::Semaphore (the slots) and weft::WaitGroup (join). The pool's
 // state is shared with its fibers, so destroying a Pool neither waits for
@@ -20,7 +21,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -61,16 +61,16 @@ class Pool {
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
   Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
     // Refuse a plain thread before waiting, not after.
-    internal::RuntimeCore* rt =
-        runtime_ == nullptr ? internal::current_runtime_or_throw("weft::Pool::spawn") : nullptr;
-    Lease lease(state_);  // waits for the slot
-    Pooled<std::decay_t<F>> call{std::move(lease), std::forward<F>(f)};
-    // If spawning throws, `call` still holds the lease and gives the slot back.
-    if (runtime_ != nullptr) return runtime_->spawn(std::move(call), std::forward<Args>(args)...);
-    return internal::spawn_on(rt, std::move(call), std::forward<Args>(args)...);
+    internal::RuntimeCore* rt = runtime_ == nullptr
+                                    ? internal::current_runtime_or_throw("weft::Pool::spawn")
+                                    : internal::RuntimeAccess::core(*runtime_);
+    void* slot = take_slot(state_);  // waits; from here on the hook owns the slot
+    return internal::spawn_with_exit_hook(rt, {&give_back_slot, slot}, std::forward<F>(f),
+                                          std::forward<Args>(args)...);
   }
 
-  // Waits until every fiber spawned through the pool so far has ended.
+  // Waits until every fiber spawned through the pool so far has ended (each
+  // handle's ready() is then true).
   // Blocks the calling fiber, or a plain thread. FiberExit / TimeoutError
   // as for any wait.
   void join();
@@ -86,30 +86,12 @@ class Pool {
   bool full() const { return free_count() == 0; }
 
  private:
-  // One slot, held from spawn() until the pooled function's closure is
-  // destroyed; move-only, so only the last holder gives the slot back.
-  class Lease {
-   public:
-    explicit Lease(const std::shared_ptr<State>& state);
-    Lease(Lease&& other) noexcept : state_(std::move(other.state_)) {}
-    Lease& operator=(Lease&&) = delete;
-    ~Lease();
-
-   private:
-    std::shared_ptr<State> state_;
-  };
-
-  // The closure a pooled fiber runs: the user's function plus its Lease,
-  // destroyed together when the fiber's function ends (see spawn.h: Task).
-  template <typename Fn>
-  struct Pooled {
-    Lease lease;
-    Fn fn;
-    template <typename... A>
-    decltype(auto) operator()(A&&... a) {
-      return std::invoke(std::move(fn), std::forward<A>(a)...);
-    }
-  };
+  // Waits for a free slot and returns a reference to `state` that owns it;
+  // give_back_slot (the fiber's exit hook, see internal::ExitHook) returns
+  // the slot and drops the reference once the fiber has ended and its
+  // handle reads ready, so a join() that returns finds every fiber ready.
+  static void* take_slot(const std::shared_ptr<State>& state);
+  static void give_back_slot(void* slot) noexcept;
 
   const int size_;
   Runtime* const runtime_;

@@ -58,6 +58,10 @@ struct FiberControl : SlotHeader {
   void (*invoke)(FiberControl*) = nullptr;
   // Destroys the closure's result (if any) when the slot is released.
   void (*destroy_result)(FiberControl*) = nullptr;
+  // Called once after the fiber has ended and its handle reads ready (see
+  // ExitHook in spawn.h); null for most fibers. Set before start().
+  void (*exit_hook)(void*) noexcept = nullptr;
+  void* exit_hook_arg = nullptr;
   void* task = nullptr;    // the closure, just below us on the stack
   void* result = nullptr;  // the result slot inside `task` (ResultSlot<T>)
 

@@ -165,15 +165,16 @@ void on_finished(Handover* h) {
   // the dead fiber's back now, not when the slot is reused.
   f->ctx.release();
   f->state.store(SlotState::kZombie, std::memory_order_relaxed);
+  // Read before the exchange below: after it the slot may be the handle's.
+  void (*hook)(void*) noexcept = f->exit_hook;
+  void* hook_arg = f->exit_hook_arg;
   // acq_rel: release publishes the result to the joiner; acquire sees its
   // record. Unless the handle is gone, the slot is the handle's from here on:
   // do not touch f after this line.
   uintptr_t jw = f->join_word.exchange(kJoinDone, std::memory_order_acq_rel);
   if (jw == kJoinDetached) {
     rt->release_slot(f);
-    return;
-  }
-  if (jw != kJoinNone) {
+  } else if (jw != kJoinNone) {
     auto* rec = reinterpret_cast<JoinWaiter*>(jw);
     if (rec->thread != nullptr) {
       ThreadSignal* sig = rec->thread;
@@ -187,6 +188,8 @@ void on_finished(Handover* h) {
       joiner->runtime->try_wake(joiner, token);  // the joiner's runtime, maybe not ours
     }
   }
+  // Last: whoever the hook tells (a weft::Pool's join) finds the fiber ready.
+  if (hook != nullptr) hook(hook_arg);
 }
 
 }  // namespace

@@ -128,6 +128,7 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   f->id = local ? w->next_fiber_id() : reserve_ids(1);
   f->invoke = nullptr;
   f->destroy_result = nullptr;
+  f->exit_hook = nullptr;
   f->result = nullptr;
   // Relaxed: the fiber is not shared until start() publishes it.
   f->join_word.store(kJoinNone, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 #include "weft/sync/pool.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -146,6 +147,23 @@ TEST_P(PoolTest, JoinWaitsForEveryFiber) {
   });
 }
 
+// join() returns only once every handle reads ready: the slot is given back
+// after the fiber's end is published, not when its function returns (as
+// gevent's Pool.join, after which every greenlet is dead). Many short rounds
+// from a plain thread, so the joiner runs in parallel with the fibers' ends.
+TEST_P(PoolTest, JoinReturnsOnceEveryHandleIsReady) {
+  Runtime rt(options());
+  Pool pool(rt, 4);
+  const int kRounds = static_cast<int>(test::Scaled(2000, 10));
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<Fiber<int>> fs;
+    for (int i = 0; i < 4; ++i) fs.push_back(pool.spawn([i] { return i; }));
+    pool.join();
+    for (auto& f : fs) ASSERT_TRUE(f.ready()) << "round " << round;
+    EXPECT_EQ(pool.free_count(), 4);
+  }
+}
+
 TEST_P(PoolTest, JoinForTimesOutThenSucceeds) {
   Run([] {
     Timeout guard(kHangGuard);
@@ -171,6 +189,18 @@ TEST_P(PoolTest, AnExceptionReleasesTheSlot) {
     pool.join();
     EXPECT_EQ(pool.free_count(), 1);
   });
+}
+
+// A spawn that fails after the slot was taken (here: a closure too large
+// for a fiber's stack) gives the slot back before it throws.
+TEST_P(PoolTest, AFailedSpawnReleasesTheSlot) {
+  Runtime rt({.workers = GetParam(), .stack_size = 64 * 1024});
+  Pool pool(rt, 1);
+  auto big = std::make_unique<std::array<char, 64 * 1024>>();
+  EXPECT_THROW(pool.spawn([b = *big] { return b[0]; }), UsageError);
+  EXPECT_EQ(pool.free_count(), 1);
+  EXPECT_EQ(pool.spawn([] { return 3; }).get(), 3);  // would wait forever for a leaked slot
+  EXPECT_TRUE(pool.join_for(absl::Seconds(30)));
 }
 
 TEST_P(PoolTest, AKillReleasesTheSlot) {
