@@ -4,6 +4,7 @@
 #include <string>
 
 #include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
 #include "weft/core/internal/park.h"
 #include "weft/core/internal/worker.h"
 #include "weft/core/this_fiber.h"
@@ -14,9 +15,9 @@ void Mutex::lock() { lock_impl(true); }
 
 void Mutex::lock_impl(bool interruptible) {
   internal::FiberControl* self = internal::require_fiber("weft::Mutex::lock");
-  uint32_t expected = 0;
+  uint32_t expected = kFree;
   // Acquire: pairs with the release in unlock(); the critical section starts here.
-  if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+  if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
     // Spin briefly first: the holder may be running on another worker and
     // about to leave a short critical section, and parking plus a
@@ -30,9 +31,9 @@ void Mutex::lock_impl(bool interruptible) {
     const int spins = internal::Worker::current()->has_local_work() ? 0 : 10;
     for (int spin = 0; spin < spins; ++spin) {
       __builtin_ia32_pause();
-      expected = 0;
-      if (state_.load(std::memory_order_relaxed) == 0 &&
-          state_.compare_exchange_weak(expected, 1, std::memory_order_acquire,
+      expected = kFree;
+      if (state_.load(std::memory_order_relaxed) == kFree &&
+          state_.compare_exchange_weak(expected, kLocked, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
         owner_.store(self, std::memory_order_relaxed);
         return;
@@ -42,31 +43,73 @@ void Mutex::lock_impl(bool interruptible) {
     // wait short (it throws once the lock is held again), so hold them off.
     std::optional<internal::DeferTimeouts> defer;
     if (!interruptible) defer.emplace(self);
-    waiters_.lock();
-    // Mark contended; whoever unlocks will then notify. Acquire as above.
-    while (state_.exchange(2, std::memory_order_acq_rel) != 0) {
-      WaitQueue::Result r = waiters_.wait();
-      if (r == WaitQueue::Result::kNotified) {
-        woken_.store(false, std::memory_order_relaxed);
-      } else if (r == WaitQueue::Result::kKilled) {
-        waiters_.unlock();
-        if (interruptible) internal::throw_if_killed(self);  // throws unless unwinding
-        // Unwinding, or told not to give up: a killed fiber cannot park, so
-        // let the holder run and try again.
-        internal::Worker::current()->yield_current();
-        waiters_.lock();
-      }
-    }
-    waiters_.unlock();
+    if (lock_slow(self, interruptible)) return;  // handed over: owner_ is set
   }
   // Relaxed: only read by the holder itself in unlock().
   owner_.store(self, std::memory_order_relaxed);
 }
 
+// The waiting part of lock(). Runs with waiters_' lock held between its
+// checks and its parks. Under that lock kHandOff is stable: only a waiter
+// holding it sets the value and only the holder, under it too, clears it,
+// so reading kHandOff here is never stale. Returns true if the mutex was
+// handed over (the caller owns it; owner_ already set), false if this
+// fiber took it itself.
+bool Mutex::lock_slow(internal::FiberControl* self, bool interruptible) {
+  int64_t parked_since = 0;  // when this fiber first parked; 0: not yet
+  bool starving = false;
+  waiters_.lock();
+  for (;;) {
+    // In hand-over mode newcomers queue behind the waiters instead of
+    // barging. Otherwise mark the mutex contended (or starving), so that
+    // whoever unlocks notifies. Acquire as in lock(); release so that an
+    // unlock() reading this value also sees woken_ cleared below, before
+    // this exchange (see unlock()).
+    if (state_.load(std::memory_order_relaxed) != kHandOff &&
+        state_.exchange(starving ? kHandOff : kContended, std::memory_order_acq_rel) == 0) {
+      break;  // taken; with kHandOff set, our unlock() hands it over
+    }
+    if (parked_since == 0) parked_since = internal::monotonic_now_ns();
+    WaitQueue::Result r = waiters_.wait();
+    if (r == WaitQueue::Result::kNotified) {
+      // Woken by unlock(): retrying now, so unlocks may wake others again.
+      // Relaxed: published by the exchange's release.
+      woken_.store(false, std::memory_order_relaxed);
+      if (handed_over_) {
+        // The holder passed the mutex to us without releasing it (the lock
+        // orders its critical section before ours). Go back to barging if
+        // nobody is left waiting or we did not wait long, as Go does: a
+        // hand-over per unlock is fair but slow (every unlock a switch).
+        handed_over_ = false;
+        owner_.store(self, std::memory_order_relaxed);
+        if (!waiters_.has_waiters()) {
+          state_.store(kLocked, std::memory_order_relaxed);
+        } else if (internal::monotonic_now_ns() - parked_since < kStarvationNs) {
+          state_.store(kContended, std::memory_order_relaxed);
+        }
+        waiters_.unlock();
+        return true;
+      }
+      // Woken, yet the mutex was taken again before we got to run: after
+      // waiting this long, ask for hand-overs.
+      if (internal::monotonic_now_ns() - parked_since >= kStarvationNs) starving = true;
+    } else if (r == WaitQueue::Result::kKilled) {
+      waiters_.unlock();
+      if (interruptible) internal::throw_if_killed(self);  // throws unless unwinding
+      // Unwinding, or told not to give up: a killed fiber cannot park, so
+      // let the holder run and try again.
+      internal::Worker::current()->yield_current();
+      waiters_.lock();
+    }
+  }
+  waiters_.unlock();
+  return false;
+}
+
 bool Mutex::try_lock() {
   internal::FiberControl* self = internal::require_fiber("weft::Mutex::try_lock");
-  uint32_t expected = 0;
-  if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+  uint32_t expected = kFree;
+  if (!state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
     return false;
   }
@@ -83,13 +126,41 @@ void Mutex::unlock() {
   }
   owner_.store(nullptr, std::memory_order_relaxed);
   // Release: publishes the critical section to the next holder.
-  if (state_.exchange(0, std::memory_order_acq_rel) == 2) {
+  uint32_t s = kLocked;
+  if (state_.compare_exchange_strong(s, kFree, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
+    return;  // nobody waits
+  }
+  // Acquire: if this reads a kContended that a woken waiter wrote on
+  // retrying (or any later value), the waiter's clearing of woken_ is
+  // visible below, so a woken_ still set means a woken waiter that has not
+  // yet retried, and skipping the wake-up loses none: that waiter marks the
+  // mutex contended again (or takes it marked) before it parks. A stale
+  // false only costs an extra wake. The CAS fails only if a waiter switched
+  // the mutex to kHandOff (the holder alone releases it).
+  if (s == kContended && state_.compare_exchange_strong(s, kFree, std::memory_order_acq_rel,
+                                                        std::memory_order_relaxed)) {
     if (woken_.load(std::memory_order_relaxed)) return;
     waiters_.lock();
+    // Set before the wake and under the lock: the woken waiter clears it
+    // under the same lock, so it cannot clear it before we set it.
     woken_.store(true, std::memory_order_relaxed);
     if (!waiters_.notify_one()) woken_.store(false, std::memory_order_relaxed);
     waiters_.unlock();
+    return;
   }
+  // kHandOff: pass the mutex, still locked, to the oldest waiter. The lock
+  // orders our critical section before its. A waiter that is leaving
+  // (killed, timed out) passes it on to the next (WaitQueue::notify).
+  waiters_.lock();
+  handed_over_ = true;
+  if (!waiters_.notify_one()) {
+    // Nobody left: release it. Under the lock, so a fiber about to queue
+    // either queued already (and was handed the mutex) or sees kFree.
+    handed_over_ = false;
+    state_.store(kFree, std::memory_order_release);
+  }
+  waiters_.unlock();
 }
 
 }  // namespace weft

@@ -8,7 +8,10 @@
 //   weft::spawn([&] { std::lock_guard<weft::Mutex> g(mu); ++counter; });
 //
 // Not recursive. Waiters are served FIFO, but a fiber arriving while the
-// mutex is free may take it first (barging keeps throughput up).
+// mutex is free may take it first (barging keeps throughput up). A waiter
+// is never starved: once one has waited over 1 ms after being woken, the
+// mutex passes from holder to waiter in FIFO order until the queue drains
+// (as Go's sync.Mutex does).
 #pragma once
 
 #include <atomic>
@@ -46,12 +49,34 @@ class ABSL_LOCKABLE Mutex {
   // being killed or timed out).
   void lock_impl(bool interruptible) ABSL_EXCLUSIVE_LOCK_FUNCTION();
 
-  // 0 unlocked, 1 locked, 2 locked with (possible) waiters (Drepper's
-  // "Futexes Are Tricky", mutex 2). Fast paths are one CAS / one exchange.
-  std::atomic<uint32_t> state_{0};
+  bool lock_slow(internal::FiberControl* self, bool interruptible) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  // The state word. kFree, kLocked and kContended are Drepper's mutex 2
+  // ("Futexes Are Tricky": 0, 1, 2); fast paths are one CAS each way.
+  // kHandOff is Go's starvation mode: a waiter that was woken, found the
+  // mutex taken again and has waited kStarvationNs sets it, and from then on
+  // unlock() passes the mutex, still locked, to the oldest waiter, and
+  // newcomers queue instead of barging. The waiter it is passed to returns
+  // to barging (kContended, or kLocked if nobody is left) unless it too
+  // waited that long.
+  static constexpr uint32_t kFree = 0, kLocked = 1, kContended = 2, kHandOff = 3;
+  static constexpr int64_t kStarvationNs = 1'000'000;
+  std::atomic<uint32_t> state_{kFree};
   // The holder, for misuse checks; written by the holder, read by unlock().
   std::atomic<internal::FiberControl*> owner_{nullptr};
+  // True from the moment unlock() wakes a waiter until that waiter retries
+  // (Go's mutexWoken). While it is set, unlock() wakes nobody: the woken
+  // fiber will mark the mutex contended again before it parks (or take it
+  // with the mark set), so the unlock after that wakes the next waiter.
+  // Without it, every unlock of a holder that re-locks at once woke another
+  // waiter onto its worker's next slot, pushing the previous one to the run
+  // queue, where an idle worker stole it back to contend across cores
+  // (BM_MutexContended/8: 25-29 M/s before, 70-74 after). Written under
+  // waiters_' lock; read by unlock() without it (see there).
   std::atomic<bool> woken_{false};
+  // Set by unlock() in kHandOff mode just before it wakes a waiter; the
+  // woken waiter that finds it set owns the mutex. Guarded by waiters_.
+  bool handed_over_ = false;
   WaitQueue waiters_;
 };
 

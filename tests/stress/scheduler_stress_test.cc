@@ -468,12 +468,24 @@ TEST_P(StressTest, ChannelHandOffRacingWithAKill) {
   EXPECT_EQ(got.load() + backup_got.load(), kRounds);
 }
 
+// Counts the fibers inside a critical section; more than one is a breach.
+struct Exclusive {
+  Exclusive(std::atomic<int>& inside, std::atomic<int>& breaches) : inside(inside) {
+    if (inside.fetch_add(1) != 0) breaches.fetch_add(1);
+  }
+  ~Exclusive() { inside.fetch_sub(1); }
+  std::atomic<int>& inside;
+};
+
 // Many fibers on every worker contend for one Mutex while some give up
 // (a weft::Timeout expires) and others are killed in the middle of lock().
+// Holders suspend inside, so waiters wait long enough for the mutex's
+// hand-over mode, where unlock() passes it to a waiter that may be leaving.
 // The mutex wakes one waiter per unlock, and none while a woken one has not
 // yet retried: a waiter that leaves, or a wake-up skipped wrongly, would
-// leave the rest parked for good. Every survivor must finish, and the
-// counter must hold exactly the increments made under the lock.
+// leave the rest parked for good; a hand-over given twice would let two in.
+// Every survivor must finish, no two fibers may ever be inside at once, and
+// the counter must hold exactly the increments made under the lock.
 TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
   const int kIters = static_cast<int>(Scaled(100000, 50));
   constexpr int kWorkers = 12, kVictims = 6;
@@ -481,11 +493,13 @@ TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
   Mutex mu;
   int64_t counter = 0;  // guarded by mu
   std::atomic<int64_t> increments{0}, timeouts{0};
+  std::atomic<int> inside{0}, breaches{0};
   std::vector<Fiber<void>> workers, victims;
   for (int v = 0; v < kVictims; ++v) {
     victims.push_back(rt.spawn([&] {
       for (;;) {
         std::lock_guard<Mutex> g(mu);
+        Exclusive e(inside, breaches);
         ++counter;
         increments.fetch_add(1, std::memory_order_relaxed);
         if (counter % 3 == 0) yield();
@@ -498,8 +512,9 @@ TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
         try {
           // Every third fiber waits under a short deadline.
           std::optional<Timeout> t;
-          if (w % 3 == 0) t.emplace(absl::Microseconds(20));
+          if (w % 3 == 0) t.emplace(absl::Microseconds(20 + 200 * (i % 8)));
           std::lock_guard<Mutex> g(mu);
+          Exclusive e(inside, breaches);
           ++counter;
           increments.fetch_add(1, std::memory_order_relaxed);
           if (i % 16 == 0) yield();  // hold it across a switch
@@ -516,6 +531,7 @@ TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
     ASSERT_TRUE(v.join_for(absl::Seconds(10)));
   }
   for (auto& w : workers) ASSERT_TRUE(w.join_for(absl::Seconds(30)));
+  EXPECT_EQ(breaches.load(), 0);
   rt.spawn([&] {
       std::lock_guard<Mutex> g(mu);
       EXPECT_EQ(counter, increments.load());

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -126,6 +127,103 @@ TEST_P(MutexTest, BlockedLockDoesNotBlockWorker) {
     mu.unlock();
     waiter.join();
     EXPECT_TRUE(acquired.load());
+  });
+}
+
+// A holder that suspends inside its critical section and re-locks at once
+// (a writer serialising messages on a connection) must not starve a
+// waiter: the waiter it wakes would always find the mutex taken again.
+// Once a waiter has waited over 1 ms the mutex hands itself over in FIFO
+// order (Go's starvation mode). The holder gives up after 5 s; the waiter
+// must have got in long before.
+TEST_P(MutexTest, AHolderThatSuspendsInsideDoesNotStarveAWaiter) {
+  Run([&] {
+    Mutex mu;
+    std::atomic<bool> waiter_in{false}, holder_started{false}, holder_gave_up{false};
+    auto holder = spawn([&] {
+      auto start = std::chrono::steady_clock::now();
+      while (!waiter_in.load()) {
+        if (test::MillisSince(start) > 5000) {
+          holder_gave_up = true;
+          break;
+        }
+        std::lock_guard<Mutex> g(mu);
+        holder_started = true;
+        yield();  // suspended while holding it
+      }
+    });
+    while (!holder_started.load()) yield();
+    auto waiter = spawn([&] {
+      std::lock_guard<Mutex> g(mu);
+      waiter_in = true;
+    });
+    waiter.join();
+    holder.join();
+    EXPECT_FALSE(holder_gave_up.load()) << "the waiter starved";
+  });
+}
+
+// In hand-over mode an unlock() whose waiters have all left (here: timed
+// out) must free the mutex and leave no hand-over pending: the next waiter
+// woken the ordinary way, with a barger holding the mutex, must not take it
+// for a hand-over. On one worker the steps below happen in exactly this
+// order; on more they may interleave otherwise, and the checks still hold.
+TEST_P(MutexTest, AHandOverThatFindsNoWaiterLeavesNoneBehind) {
+  Run([&] {
+    Mutex mu;
+    std::atomic<int> inside{0};
+    std::atomic<bool> breach{false};
+    auto enter = [&] {
+      if (inside.fetch_add(1) != 0) breach = true;
+    };
+    auto leave = [&] { inside.fetch_sub(1); };
+    std::atomic<bool> w1_waiting{false}, w2_waiting{false};
+    mu.lock();
+    enter();
+    auto w1 = spawn([&] {
+      Timeout t(absl::Milliseconds(4));
+      w1_waiting = true;
+      try {
+        std::lock_guard<Mutex> g(mu);
+        enter();
+        leave();
+      } catch (const TimeoutError&) {
+      }
+    });
+    while (!w1_waiting.load()) yield();
+    sleep_for(absl::Milliseconds(2));  // w1 waits over 1 ms
+    leave();
+    mu.unlock();  // wakes w1...
+    mu.lock();    // ...and takes the mutex back before w1 runs
+    enter();
+    // w1 retries, finds it taken, asks for hand-overs and times out.
+    sleep_for(absl::Milliseconds(6));
+    leave();
+    mu.unlock();  // the hand-over finds nobody: frees the mutex
+    w1.join();
+    auto w2 = spawn([&] {
+      w2_waiting = true;
+      std::lock_guard<Mutex> g(mu);
+      enter();
+      yield();
+      leave();
+    });
+    mu.lock();
+    enter();
+    while (!w2_waiting.load()) yield();
+    yield();  // w2 parks in lock()
+    leave();
+    mu.unlock();  // an ordinary wake-up for w2...
+    mu.lock();    // ...and we barge in before it runs
+    enter();
+    yield();  // w2 runs while we hold the mutex: it must wait
+    yield();
+    leave();
+    mu.unlock();
+    w2.join();
+    EXPECT_FALSE(breach.load());
+    EXPECT_TRUE(mu.try_lock());
+    mu.unlock();
   });
 }
 
