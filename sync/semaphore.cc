@@ -36,6 +36,17 @@ bool Semaphore::acquire_until(int64_t deadline_ns) {
     // so it cannot miss a waiter that saw 0 here.
     if (try_acquire()) break;
     WaitQueue::Result r = waiters_.wait(deadline_ns);
+    if (r == WaitQueue::Result::kNotified) {
+      // Woken by release(): retrying now (see woken_).
+      --woken_;
+      if (try_acquire()) {
+        // Units that releasers left for waiters they did not wake, counting
+        // on the pending ones: wake for those beyond the rest still pending.
+        wake_locked(available() - woken_);
+        break;
+      }
+      continue;
+    }
     if (r == WaitQueue::Result::kKilled) {
       waiters_.unlock();
       internal::throw_if_killed(self);
@@ -62,8 +73,15 @@ void Semaphore::release(int64_t n) {
   // Release: publishes what the releaser did to the next acquirer.
   count_.fetch_add(n, std::memory_order_release);
   waiters_.lock();
-  waiters_.notify(static_cast<int>(std::min<int64_t>(n, INT32_MAX)));
+  // Waiters already woken and not yet back will take units too: wake only
+  // as many more as the units beyond theirs.
+  wake_locked(n - woken_);
   waiters_.unlock();
+}
+
+void Semaphore::wake_locked(int64_t n) {
+  if (n <= 0) return;
+  woken_ += waiters_.notify(static_cast<int>(std::min<int64_t>(n, INT32_MAX)));
 }
 
 }  // namespace weft

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "weft/sync/wait_queue.h"
 
@@ -37,8 +38,18 @@ class Semaphore {
 
  private:
   bool acquire_until(int64_t deadline_ns);
+  // Wakes up to n waiters and counts them in woken_. waiters_ held.
+  void wake_locked(int64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(waiters_);
+
   std::atomic<int64_t> count_;
   WaitQueue waiters_;
+  // Waiters that release() woke and that have not yet retried (Go's
+  // mutexWoken, counted). release() wakes only for units beyond theirs, and
+  // a woken waiter that takes a unit and sees more left wakes the next: a
+  // holder that releases and re-acquires at once no longer wakes a waiter
+  // per release only for it to find the unit taken and park again
+  // (8 fibers taking turns on Semaphore(1), 2 workers: 14-15 M/s before).
+  int64_t woken_ ABSL_GUARDED_BY(waiters_) = 0;
 };
 
 }  // namespace weft

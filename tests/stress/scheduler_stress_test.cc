@@ -539,6 +539,85 @@ TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
   EXPECT_GE(increments.load(), int64_t{kWorkers} * kIters - timeouts.load());
 }
 
+// The same for a Semaphore of 3 units, with releases of several units at
+// once from a plain thread: it wakes only for units beyond those its woken,
+// not yet retried waiters will take, and a waiter that takes one and sees
+// more left wakes the next. A unit lost on the way would leave fibers
+// parked for good; one counted twice would let a fourth fiber in.
+TEST_P(StressTest, SemaphoreWaitersSurviveKillsAndTimeouts) {
+  const int kIters = static_cast<int>(Scaled(50000, 50));
+  constexpr int kUnits = 3, kWorkers = 12, kVictims = 6;
+  Runtime rt(options());
+  Semaphore sem(kUnits);
+  std::atomic<int> inside{0}, over{0};
+  std::atomic<int64_t> entries{0}, timeouts{0};
+  auto enter = [&] {
+    if (inside.fetch_add(1) >= kUnits) over.fetch_add(1);
+    entries.fetch_add(1, std::memory_order_relaxed);
+  };
+  std::vector<Fiber<void>> workers, victims;
+  for (int v = 0; v < kVictims; ++v) {
+    victims.push_back(rt.spawn([&] {
+      for (int i = 0;; ++i) {
+        sem.acquire();
+        enter();
+        if (i % 3 == 0) {
+          try {
+            yield();
+          } catch (...) {
+            inside.fetch_sub(1);
+            sem.release();
+            throw;
+          }
+        }
+        inside.fetch_sub(1);
+        sem.release();
+      }
+    }));
+  }
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.push_back(rt.spawn([&, w] {
+      for (int i = 0; i < kIters; ++i) {
+        if (w % 3 == 0) {
+          if (!sem.acquire_for(absl::Microseconds(20 + 200 * (i % 8)))) {
+            timeouts.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+        } else {
+          sem.acquire();
+        }
+        enter();
+        if (i % 16 == 0) yield();
+        inside.fetch_sub(1);
+        sem.release();
+      }
+    }));
+  }
+  // A plain thread lends extra units in bursts and takes them back, so
+  // release(n) with n > 1 wakes several waiters at once.
+  std::atomic<bool> stop{false};
+  std::thread lender([&] {
+    while (!stop.load()) {
+      int n = 0;
+      while (n < 2 && sem.try_acquire()) ++n;
+      if (n > 0) sem.release(n);
+      std::this_thread::yield();
+    }
+  });
+  std::mt19937 rng(7);
+  for (auto& v : victims) {
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+    v.kill();
+    ASSERT_TRUE(v.join_for(absl::Seconds(10)));
+  }
+  for (auto& w : workers) ASSERT_TRUE(w.join_for(absl::Seconds(30)));
+  stop.store(true);
+  lender.join();
+  EXPECT_EQ(over.load(), 0);
+  EXPECT_EQ(sem.available(), kUnits);
+  EXPECT_GE(entries.load(), int64_t{kWorkers} * kIters - timeouts.load());
+}
+
 TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
   // One fiber spawns CPU-bound fibers that never suspend; only stealing can
   // put the second worker to use.

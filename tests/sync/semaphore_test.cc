@@ -94,6 +94,40 @@ TEST_P(SemaphoreTest, ReleaseNWakesNWaiters) {
   });
 }
 
+// Releases in a row, before any woken waiter has run: a release that finds
+// a woken waiter still pending wakes nobody, so the waiter that takes a unit
+// and sees more left must wake the next, or units would sit unused while
+// fibers wait. Then the same with the releaser re-acquiring each unit at
+// once (a barger), which the pending waiters must survive.
+TEST_P(SemaphoreTest, BackToBackReleasesReachEveryWaiter) {
+  constexpr int kWaiters = 6;
+  Run([&] {
+    Timeout guard(absl::Seconds(10));  // a lost wake-up fails instead of hanging
+    Semaphore sem(0);
+    std::atomic<int> got{0}, parked{0};
+    std::vector<Fiber<void>> fs;
+    for (int i = 0; i < kWaiters; ++i) {
+      fs.push_back(spawn([&] {
+        parked.fetch_add(1);
+        sem.acquire();
+        got.fetch_add(1);
+      }));
+    }
+    while (parked.load() < kWaiters) yield();
+    sleep_for(absl::Milliseconds(5));  // let them park
+    for (int i = 0; i < kWaiters; ++i) {
+      sem.release();
+      if (i % 2 == 0) {
+        ASSERT_TRUE(sem.try_acquire());  // barge: take it back...
+        sem.release();                   // ...and return it
+      }
+    }
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(got.load(), kWaiters);
+    EXPECT_EQ(sem.available(), 0);
+  });
+}
+
 TEST_P(SemaphoreTest, ReleaseFromPlainThreadWakesFiber) {
   Runtime rt(options());
   Semaphore sem(0);
