@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Measures weft's channel and mutex benchmarks next to their peers in the
-# same session, in interleaved rounds, and prints the median of each figure
-# across rounds: the way the README's channel and mutex rows are measured.
+# Measures weft's channel, mutex and semaphore benchmarks next to their
+# peers in the same session, in interleaved rounds, and prints the median of
+# each figure across rounds: the way the README's sync rows are measured.
 #
 # usage: tools/sync_rounds.sh [ROUNDS] [BUILD_DIR]
-#   ROUNDS     rounds to run (default 5). Each round: weft_bench (channel and
-#              mutex benchmarks, 3 repetitions, their medians), then Go's
-#              pingpong and chanthroughput, then Boost.Fiber's if built.
+#   ROUNDS     rounds to run (default 5). Each round: weft_bench (channel,
+#              mutex and semaphore benchmarks, 3 repetitions, their
+#              medians), then Go's pingpong and chanthroughput, then
+#              Boost.Fiber's if built.
 #   BUILD_DIR  a Release build of weft (default build/release).
 # The peers come from build/peers (tools/run_peers.sh builds them); the Go
 # ones are built here if missing.
@@ -33,7 +34,7 @@ raw="$(mktemp)"
 trap 'rm -f "$raw"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   # "name value": ns per op, or M items/s where the benchmark reports a rate.
-  "$bench" --benchmark_filter='PingPongChannel|ChannelThroughput|MutexContended' \
+  "$bench" --benchmark_filter='PingPongChannel|ChannelThroughput|MutexContended|SemaphoreContended' \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>/dev/null |
     awk '/_median/ { name = $1; sub("/real_time_median", "", name); v = $2
                      if (match($0, /items_per_second=[0-9.]+M/)) {
