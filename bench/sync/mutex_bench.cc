@@ -3,10 +3,9 @@
 // same under a std::mutex (the baseline of the same run). Reports
 // acquisitions per second (items_per_second).
 #include <mutex>
-#include <thread>
-#include <vector>
 
 #include "benchmark/benchmark.h"
+#include "weft/bench/bench_util.h"
 #include "weft/weft.h"
 
 namespace {
@@ -18,20 +17,11 @@ void BM_MutexContended(benchmark::State& state) {
   weft::Runtime rt({.workers = 2});
   weft::Mutex mu;
   int64_t counter = 0;
-  while (state.KeepRunningBatch(kBatch)) {
-    rt.spawn([&] {
-        std::vector<weft::Fiber<void>> fs;
-        for (int i = 0; i < fibers; ++i) {
-          fs.push_back(weft::spawn([&, n = kBatch / fibers] {
-            for (int64_t k = 0; k < n; ++k) {
-              std::lock_guard<weft::Mutex> g(mu);
-              ++counter;
-            }
-          }));
-        }
-        for (auto& f : fs) f.join();
-      }).join();
-  }
+  auto op = [&] {
+    std::lock_guard<weft::Mutex> g(mu);
+    ++counter;
+  };
+  while (state.KeepRunningBatch(kBatch)) weft::bench::run_on_fibers(rt, fibers, kBatch, op);
   if (counter != state.iterations() / fibers * fibers) state.SkipWithError("lost increments");
   state.SetItemsProcessed(state.iterations());
 }
@@ -41,18 +31,11 @@ void BM_StdMutexContended(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   std::mutex mu;
   int64_t counter = 0;
-  while (state.KeepRunningBatch(kBatch)) {
-    std::vector<std::thread> ts;
-    for (int i = 0; i < threads; ++i) {
-      ts.emplace_back([&, n = kBatch / threads] {
-        for (int64_t k = 0; k < n; ++k) {
-          std::lock_guard<std::mutex> g(mu);
-          ++counter;
-        }
-      });
-    }
-    for (auto& t : ts) t.join();
-  }
+  auto op = [&] {
+    std::lock_guard<std::mutex> g(mu);
+    ++counter;
+  };
+  while (state.KeepRunningBatch(kBatch)) weft::bench::run_on_threads(threads, kBatch, op);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_StdMutexContended)->Arg(2)->Arg(4)->Arg(8)->UseRealTime();

@@ -4,10 +4,9 @@
 // std::counting_semaphore (the baseline of the same run). Reports
 // acquisitions per second (items_per_second).
 #include <semaphore>
-#include <thread>
-#include <vector>
 
 #include "benchmark/benchmark.h"
+#include "weft/bench/bench_util.h"
 #include "weft/weft.h"
 
 namespace {
@@ -19,21 +18,12 @@ void BM_SemaphoreContended(benchmark::State& state) {
   weft::Runtime rt({.workers = 2});
   weft::Semaphore sem(1);
   int64_t counter = 0;
-  while (state.KeepRunningBatch(kBatch)) {
-    rt.spawn([&] {
-        std::vector<weft::Fiber<void>> fs;
-        for (int i = 0; i < fibers; ++i) {
-          fs.push_back(weft::spawn([&, n = kBatch / fibers] {
-            for (int64_t k = 0; k < n; ++k) {
-              sem.acquire();
-              ++counter;
-              sem.release();
-            }
-          }));
-        }
-        for (auto& f : fs) f.join();
-      }).join();
-  }
+  auto op = [&] {
+    sem.acquire();
+    ++counter;
+    sem.release();
+  };
+  while (state.KeepRunningBatch(kBatch)) weft::bench::run_on_fibers(rt, fibers, kBatch, op);
   if (counter != state.iterations() / fibers * fibers) state.SkipWithError("lost increments");
   state.SetItemsProcessed(state.iterations());
 }
@@ -43,19 +33,12 @@ void BM_StdCountingSemaphoreContended(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   std::counting_semaphore<> sem(1);
   int64_t counter = 0;
-  while (state.KeepRunningBatch(kBatch)) {
-    std::vector<std::thread> ts;
-    for (int i = 0; i < threads; ++i) {
-      ts.emplace_back([&, n = kBatch / threads] {
-        for (int64_t k = 0; k < n; ++k) {
-          sem.acquire();
-          ++counter;
-          sem.release();
-        }
-      });
-    }
-    for (auto& t : ts) t.join();
-  }
+  auto op = [&] {
+    sem.acquire();
+    ++counter;
+    sem.release();
+  };
+  while (state.KeepRunningBatch(kBatch)) weft::bench::run_on_threads(threads, kBatch, op);
   if (counter != state.iterations() / threads * threads) state.SkipWithError("lost increments");
   state.SetItemsProcessed(state.iterations());
 }

@@ -468,6 +468,21 @@ TEST_P(StressTest, ChannelHandOffRacingWithAKill) {
   EXPECT_EQ(got.load() + backup_got.load(), kRounds);
 }
 
+// Kills each victim after a random pause of up to 2 ms, waiting for it to
+// die, then waits for every worker; false if any of them hangs.
+bool KillVictimsThenJoin(std::vector<Fiber<void>>& victims, std::vector<Fiber<void>>& workers) {
+  std::mt19937 rng(7);
+  for (auto& v : victims) {
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+    v.kill();
+    if (!v.join_for(absl::Seconds(10))) return false;
+  }
+  for (auto& w : workers) {
+    if (!w.join_for(absl::Seconds(30))) return false;
+  }
+  return true;
+}
+
 // Counts the fibers inside a critical section; more than one is a breach.
 struct Exclusive {
   Exclusive(std::atomic<int>& inside, std::atomic<int>& breaches) : inside(inside) {
@@ -524,13 +539,7 @@ TEST_P(StressTest, MutexWaitersSurviveKillsAndTimeouts) {
       }
     }));
   }
-  std::mt19937 rng(7);
-  for (auto& v : victims) {
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
-    v.kill();
-    ASSERT_TRUE(v.join_for(absl::Seconds(10)));
-  }
-  for (auto& w : workers) ASSERT_TRUE(w.join_for(absl::Seconds(30)));
+  ASSERT_TRUE(KillVictimsThenJoin(victims, workers));
   EXPECT_EQ(breaches.load(), 0);
   rt.spawn([&] {
       std::lock_guard<Mutex> g(mu);
@@ -604,15 +613,10 @@ TEST_P(StressTest, SemaphoreWaitersSurviveKillsAndTimeouts) {
       std::this_thread::yield();
     }
   });
-  std::mt19937 rng(7);
-  for (auto& v : victims) {
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
-    v.kill();
-    ASSERT_TRUE(v.join_for(absl::Seconds(10)));
-  }
-  for (auto& w : workers) ASSERT_TRUE(w.join_for(absl::Seconds(30)));
+  bool finished = KillVictimsThenJoin(victims, workers);
   stop.store(true);
   lender.join();
+  ASSERT_TRUE(finished);
   EXPECT_EQ(over.load(), 0);
   EXPECT_EQ(sem.available(), kUnits);
   EXPECT_GE(entries.load(), int64_t{kWorkers} * kIters - timeouts.load());
