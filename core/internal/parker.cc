@@ -23,9 +23,12 @@
 // Searching: a worker out of local work first "searches" (steals) before it
 // sleeps. While one is searching, pushes need not wake anyone: the searcher
 // will find the work, and when it does, if it was the last searcher, it wakes
-// one more sleeper (Go's resetspinning/wakep). Rejected alternative: waking a
-// sleeper on every push; under fork-join load it turns every spawn into a
-// futex syscall.
+// one more sleeper (Go's resetspinning/wakep). A worker may also take
+// Injector work outside a search (woken for it, or seeing it in the re-check
+// before it sleeps); then no end_search passes the wake on, so whoever pops
+// from the Injector and leaves more behind calls notify_global itself
+// (Worker::pop_injector). Rejected alternative: waking a sleeper on every
+// push; under fork-join load it turns every spawn into a futex syscall.
 //
 // The poller: of the sleeping workers, one (whoever takes the Poller first)
 // blocks in epoll_wait instead of its futex, so readiness ends its sleep; the

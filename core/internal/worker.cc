@@ -165,13 +165,29 @@ FiberControl* Worker::pop_yielded() {
 FiberControl* Worker::pick_fair() {
   if (!timers_.empty()) fire_timers();
   poll_io();
-  if (!rt_->injector().empty()) {
-    if (FiberControl* f = rt_->injector().pop()) {
-      WorkerCounters::bump(counters_.injector_pops);
-      return f;
-    }
-  }
+  if (FiberControl* f = pop_injector()) return f;
   return pop_yielded();
+}
+
+// A push to the Injector wakes a sleeper only while nobody searches (the
+// searcher is expected to take it and, being the last, wake the next one).
+// But a worker woken for it, or a searcher that gave up and saw the push in
+// its re-check before parking, takes it here and not in steal(), so no
+// end_search(true) passes the wake on: with a batch of external spawns
+// whose fibers compute without suspending, the rest stayed in the Injector
+// while the other workers slept (the StressTest
+// OutsideSpawnsOfComputingFibersReachEveryWorker). So whoever takes one and
+// leaves more behind wakes the next worker itself; notify_global does
+// nothing if one is searching or none sleeps, and the fence it pays is only
+// paid while the Injector holds more than one.
+FiberControl* Worker::pop_injector() {
+  Injector& inj = rt_->injector();
+  if (inj.empty()) return nullptr;
+  FiberControl* f = inj.pop();
+  if (f == nullptr) return nullptr;
+  WorkerCounters::bump(counters_.injector_pops);
+  if (!inj.empty()) rt_->parker().notify_global();
+  return f;
 }
 
 FiberControl* Worker::pick_local_slow(bool fair_turn) {
@@ -201,13 +217,7 @@ FiberControl* Worker::pick_local_slow(bool fair_turn) {
     if (FiberControl* f = runq_.pop()) return f;
   }
   if (FiberControl* f = pop_yielded()) return f;
-  if (!rt_->injector().empty()) {
-    if (FiberControl* f = rt_->injector().pop()) {
-      WorkerCounters::bump(counters_.injector_pops);
-      return f;
-    }
-  }
-  return nullptr;
+  return pop_injector();
 }
 
 FiberControl* Worker::pick_for_yield() {
@@ -224,8 +234,7 @@ FiberControl* Worker::pick_for_yield() {
     if (FiberControl* f = runq_.pop()) return f;
   }
   if (FiberControl* f = pop_yielded()) return f;
-  if (!rt_->injector().empty()) return rt_->injector().pop();
-  return nullptr;
+  return pop_injector();
 }
 
 FiberControl* Worker::find_work() {
@@ -266,12 +275,11 @@ FiberControl* Worker::steal() {
       parker.end_search(true);
       return f;
     }
-    if (!rt_->injector().empty()) {
-      if (FiberControl* f = rt_->injector().pop()) {
-        WorkerCounters::bump(counters_.injector_pops);
-        parker.end_search(true);
-        return f;
-      }
+    // Still counted as searching, so pop_injector's notify leaves the
+    // wake to end_search below: one wake, not two.
+    if (FiberControl* f = pop_injector()) {
+      parker.end_search(true);
+      return f;
     }
     // A short backoff (~3 us in all) before the next round; a due timer of
     // our own ends the search at once.

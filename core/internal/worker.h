@@ -126,6 +126,9 @@ class Worker {
   void schedule_woken_slow(FiberControl* f);
   FiberControl* pick_for_yield();
   FiberControl* pick_fair();
+  // The Injector's oldest fiber, or null; hands the wake-up on if it leaves
+  // more behind (see worker.cc).
+  FiberControl* pop_injector();
   FiberControl* steal();
   void park();
   int poll_io();

@@ -197,6 +197,40 @@ TEST_P(StressTest, OutsideSpawnsFromManyThreads) {
   EXPECT_EQ(ran.load(), kThreads * kPerThread);
 }
 
+TEST_P(StressTest, OutsideSpawnsOfComputingFibersReachEveryWorker) {
+  // As many fibers as workers, spawned at once from this thread, each
+  // computing without ever suspending until all have started: only if every
+  // spawn wakes (or hands on the wake to) a sleeping worker do they all
+  // start. A worker that took one from the Injector and left the rest there
+  // with the others asleep used to stall a round for good.
+  const int kRounds = static_cast<int>(Scaled(300, 10));
+  const int n = workers();
+  Runtime rt(options());
+  int stalled = 0;
+  for (int round = 0; round < kRounds && stalled == 0; ++round) {
+    std::atomic<int> started{0};
+    std::atomic<bool> release{false};
+    std::vector<Fiber<void>> fs;
+    for (int i = 0; i < n; ++i) {
+      fs.push_back(rt.spawn([&] {
+        started.fetch_add(1);
+        while (!release.load()) std::this_thread::yield();
+      }));
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (started.load() != n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (started.load() != n) ++stalled;
+    // Released either way: a stalled fiber starts once a spinner finishes.
+    release = true;
+    for (auto& f : fs) f.join();
+    // Let the workers fall asleep again, every other round.
+    if (round % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(stalled, 0) << "a round's fibers did not all start within 10 s while workers slept";
+}
+
 TEST_P(StressTest, WakeUpsFromAnotherRuntime) {
   // A fiber of `other` finishing wakes a joiner parked in our runtime, from a
   // thread that is not ours: the wake goes through our injector while our
