@@ -65,12 +65,17 @@ void on_parked(Handover* h) {
   // fence, epoch): store, fence, flag. The fence is the light side of an
   // asymmetric pair (asymmetric_fence.h): the killer pays for it.
   store_then_fence(self->epoch, token);
+  // From here on the fiber may already be woken, run, finish and have its
+  // slot reused by a new spawn: read nothing of it but atomics. A stale
+  // flag or token only makes interrupt_wait's claim fail (epochs only grow,
+  // also across reuse).
   if (self->kill_requested.load(std::memory_order_relaxed)) [[unlikely]] {
     // Killed while parking: end the wait as a killer would, heavy fence
     // included (a claimer may be taking the wait without a CAS, see
-    // RuntimeCore::try_claim_exclusive).
+    // RuntimeCore::try_claim_exclusive). Not self->runtime: a fiber parks
+    // on a worker of its own runtime.
     heavy_fence();
-    self->runtime->interrupt_wait(self, token);
+    Worker::current()->runtime()->interrupt_wait(self, token);
   }
 }
 

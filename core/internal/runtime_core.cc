@@ -124,7 +124,12 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   }
   SlotHeader* h = local ? w->stacks().take() : pool_.take_shared();
   auto* f = static_cast<FiberControl*>(h);  // built by init_fiber_slot
-  f->runtime = this;
+  // Written once per slot, not on every reuse: wakers that may hold a stale
+  // pointer to a fiber that has since finished (a poller word, a parking
+  // fiber's own Handover) read it without synchronising with this spawn.
+  // A slot only ever serves this runtime's pool; the destructor clears it
+  // for orphaned handles.
+  if (f->runtime != this) f->runtime = this;
   f->id = local ? w->next_fiber_id() : reserve_ids(1);
   f->invoke = nullptr;
   f->destroy_result = nullptr;
