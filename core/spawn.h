@@ -115,7 +115,18 @@ Fiber<SpawnResult<F, Args...>> spawn_on(RuntimeCore* rt, F&& f, Args&&... args) 
 
 // Starts `f(args...)` in a new fiber on the runtime of the calling fiber and
 // returns its handle. Throws UsageError when called outside a fiber (use
-// Runtime::spawn there). Blocks nothing.
+// Runtime::spawn there). Blocks nothing: the new fiber starts once the
+// caller suspends (a join, a wait, a yield, its end) or an idle worker
+// takes it.
+//
+// Start order, as gevent's: on one worker, the fibers a fiber spawns
+// between two of its suspensions start in the order they were spawned, and
+// they start before older runnable work (depth-first across generations).
+// Spawn g1, g2, g3, then join g1: g1 runs first, then g2, then g3. Fibers
+// spawned from outside the runtime (Runtime::spawn) start in the order they
+// were spawned, too. With several workers, idle workers take the oldest
+// spawns and run them at the same time, so no order holds between fibers
+// that different workers run.
 template <typename F, typename... Args>
   requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
 Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {

@@ -19,6 +19,7 @@
 //   size_hint():   any thread; a racy estimate for parking decisions.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -92,6 +93,68 @@ class RunQueue {
     return x;
   }
 
+  // Owner only: where the next push goes. Pass it to reverse_since() later.
+  int64_t bottom_index() const { return bottom_.load(std::memory_order_relaxed); }
+
+  // Owner only: how many elements pushed since bottom_index() returned
+  // `base` are still here. A stale top_ can only overstate it; zero is
+  // exact, and so is any answer given right after a pop() found the queue
+  // empty (its fence made top_ fresh).
+  std::size_t size_since(int64_t base) const {
+    int64_t b = bottom_.load(std::memory_order_relaxed);
+    int64_t lo = std::max(base, top_.load(std::memory_order_relaxed));
+    return b > lo ? static_cast<std::size_t>(b - lo) : 0;
+  }
+
+  // Owner only. Reverses the elements pushed since bottom_index() returned
+  // `base`, so that pop() hands them out oldest first (a spawn batch runs in
+  // spawn order; see worker.cc). Thieves may run meanwhile and take some of
+  // them first; what they leave is reordered.
+  //
+  // Reserving: store bottom_ = base, seq-cst fence, read top_ (the same
+  // store-load pairing as pop() and steal()). A thief whose load of bottom_
+  // missed our store has its fence before ours, so its load of top_ came
+  // before ours: it can only take index t, the value we read, and no thief
+  // gets past t. So [max(base, t + 1), b) is ours alone while bottom_ says
+  // base. If t itself belongs to the batch, it is its oldest element, the
+  // one to run first: we race the thieves for it with a CAS on top_, as
+  // pop() does for the last element, and if we win it goes back in at the
+  // bottom (the slot it frees keeps the ring from overflowing). The rest is
+  // reversed with plain loads and stores and published again by a release
+  // store of bottom_ (pairs with steal()'s acquire). One fence per batch,
+  // plus one CAS when the batch starts at the top (the deque held nothing
+  // older). `no_thieves`: nobody else can steal (a runtime of one worker);
+  // then neither is needed.
+  void reverse_since(int64_t base, bool no_thieves = false) {
+    int64_t b = bottom_.load(std::memory_order_relaxed);
+    if (b - base < 2) return;
+    if (no_thieves) {
+      reverse(std::max(base, top_.load(std::memory_order_relaxed)), b);
+      return;
+    }
+    bottom_.store(base, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    int64_t t = top_.load(std::memory_order_relaxed);
+    int64_t lo = std::max(base, t);
+    if (b - lo < 2) {  // thieves left at most one: nothing to reorder
+      bottom_.store(b, std::memory_order_relaxed);
+      return;
+    }
+    if (lo == t) {
+      T* oldest = buf_[t & mask_].load(std::memory_order_relaxed);
+      ++lo;
+      if (top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed)) {
+        reverse(lo, b);
+        buf_[b & mask_].store(oldest, std::memory_order_relaxed);
+        bottom_.store(b + 1, std::memory_order_release);
+        return;
+      }
+    }
+    reverse(lo, b);
+    bottom_.store(b, std::memory_order_release);
+  }
+
   // Any thread; may be stale by the time it returns.
   std::size_t size_hint() const {
     int64_t b = bottom_.load(std::memory_order_relaxed);
@@ -100,6 +163,19 @@ class RunQueue {
   }
 
  private:
+  // Reverses slots [lo, hi); the caller has reserved them.
+  void reverse(int64_t lo, int64_t hi) {
+    // Locals: the compiler would reload both members after every atomic store.
+    std::atomic<T*>* const buf = buf_.get();
+    const int64_t mask = static_cast<int64_t>(mask_);
+    for (--hi; lo < hi; ++lo, --hi) {
+      T* x = buf[lo & mask].load(std::memory_order_relaxed);
+      buf[lo & mask].store(buf[hi & mask].load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+      buf[hi & mask].store(x, std::memory_order_relaxed);
+    }
+  }
+
   // top_ and bottom_ on separate cache lines: thieves hammer top_, the owner
   // bottom_.
   alignas(64) std::atomic<int64_t> top_{0};

@@ -6,7 +6,8 @@
 //      times in a row (Tokio caps it at 3), or two fibers waking each other
 //      would starve the rest; past the cap the woken fiber goes to the back
 //      of the yield FIFO;
-//   2. the own RunQueue, LIFO (the freshest spawn: best locality for fork-join);
+//   2. the own RunQueue, LIFO across spawn batches, FIFO within one (see
+//      "Start order" below);
 //   3. the yield FIFO, then the Injector;
 //   4. a non-blocking look at the poller (if no other worker holds it);
 //   5. stealing one fiber (and up to half the victim's queue) from random
@@ -22,6 +23,43 @@
 // to thieves. Rejected: taking the oldest every kFairInterval decisions; on a
 // fork-join tree (skynet) it starts a new subtree each time, and the stacks
 // of a thousand half-started subtrees took peak RSS from 12 MB to 175 MB.
+//
+// Start order. The fibers one fiber spawns during one turn (from being
+// switched in to switching out) form a batch, and a batch starts in spawn
+// order, as gevent starts greenlets: spawn g1, g2, g3, then join g1, and g1
+// runs first. Across batches the order stays LIFO: a new batch goes in
+// front of older work, depth-first across generations, which is what keeps
+// a fork-join tree's live stacks few (skynet 1M at 12 MB). Each spawn goes
+// to the RunQueue at once, where a thief can take it while the parent still
+// runs (a parent that spawns one child and then computes must not hide the
+// child from idle workers); when the parent switches out, every pick first
+// seals the batch: RunQueue::reverse_since turns the batch's stretch of the
+// deque around, with one fence per batch, so the owner pops it oldest
+// first. A batch of one costs nothing.
+//
+// The usual spawner then joins its children in order, and the first one's
+// end wakes it. Run at once (the next slot), it would join the second,
+// suspend again, and so on: twice the switches of LIFO, where the child
+// joined first ran last. So a sealed batch of two or more is marked (its
+// deque index and spawner, on a small per-worker stack, newest on top), and
+// a spawner woken while its batch has not all started waits on its mark
+// until it has (taken by us or by thieves: size_since), then comes before
+// anything older than the batch. That is gevent's order too: its wake-up is
+// queued behind the greenlets already scheduled. Every fair turn lets a
+// waiting spawner run anyway, since a busy worker's queue may never drain
+// down to the mark. The test AForkJoinTreeSwitchesAsOftenAsLifo counts it.
+// What this guarantees:
+//   - on one worker, the fibers a fiber spawns in one turn start in spawn
+//     order (up to the RunQueue's capacity: a batch that overflows it has
+//     its older part moved to the Injector, which runs after);
+//   - fibers spawned from outside the runtime (the Injector) start in the
+//     order they were pushed;
+//   - across workers, none: a thief takes the oldest fibers of a batch and
+//     runs them in parallel with the rest.
+// Rejected: holding a batch back on a private list until the parent
+// switches out (ordered, but idle workers could not steal the children of a
+// parent that computes after spawning), and reordering by popping and
+// re-pushing each child (a fence per child instead of one per batch).
 //
 // Switching is fiber to fiber: a fiber that suspends picks its successor
 // itself (steps 1–3, cheap) and jumps straight into it. Only when nothing is
@@ -54,7 +92,7 @@ namespace {
 constexpr int kStealRounds = 4;
 constexpr std::size_t kMaxStealBatch = 32;
 constexpr uint64_t kIdBlock = 1024;
-constexpr std::size_t kIoSpreadBatch = 8;  // see spread_io_batch
+constexpr std::size_t kWokenSpreadBatch = 8;  // see place_woken_batch
 
 thread_local Worker* t_worker = nullptr;
 
@@ -119,6 +157,7 @@ void Worker::loop() {
 }
 
 void Worker::exit_current(Handover* h) {
+  if (current_ == marked_spawner_) pop_batch_mark();  // nobody left to wait
   switch_to(pick_local(), h, true);
   __builtin_trap();  // a dead fiber is never resumed
 }
@@ -165,8 +204,72 @@ FiberControl* Worker::pop_yielded() {
 FiberControl* Worker::pick_fair() {
   if (!timers_.empty()) fire_timers();
   poll_io();
+  // A spawner waiting for its batch to start waits no longer than this: a
+  // busy worker's RunQueue may never drain below the batch.
+  if (waiting_spawners_ != 0) return release_waiting_spawner();
   if (FiberControl* f = pop_injector()) return f;
   return pop_yielded();
+}
+
+void Worker::seal_spawn_batch_slow() {
+  const bool alone = rt_->worker_count() == 1;
+  runq_.reverse_since(spawn_batch_base_, /*no_thieves=*/alone);
+  // While reverse_since held the batch, the RunQueue looked empty: a worker
+  // that was about to sleep may have re-checked it then (Worker::park) and
+  // gone to sleep beside our work. The fence in notify_global pairs with
+  // the one in its re-check: either it saw the batch, or we see it asleep
+  // and wake it. (StealStressTest.IdleWorkerStealsCpuBoundFibers under TSan
+  // on a busy machine lost its thief this way.)
+  if (!alone) rt_->parker().notify_global();
+  // A spawn from the scheduler loop (a hand-over) has no spawner to hold
+  // back; a spawner that sealed the batch below too keeps its older mark.
+  if (current_ == nullptr || batch_mark_count_ == kMaxBatchMarks) return;
+  if (batch_mark_count_ != 0 && batch_marks_[batch_mark_count_ - 1].spawner == current_) return;
+  batch_marks_[batch_mark_count_++] = {spawn_batch_base_, current_, nullptr};
+  refresh_marks();
+}
+
+void Worker::refresh_marks() {
+  marked_spawner_ = nullptr;
+  release_floor_ = INT64_MIN;
+  if (batch_mark_count_ == 0) return;
+  const BatchMark& top = batch_marks_[batch_mark_count_ - 1];
+  if (top.waiting == nullptr) marked_spawner_ = top.spawner;
+  if (waiting_spawners_ != 0) release_floor_ = top.base;
+}
+
+FiberControl* Worker::pop_batch_mark() {
+  FiberControl* waiting = batch_marks_[--batch_mark_count_].waiting;
+  if (waiting != nullptr) --waiting_spawners_;
+  refresh_marks();
+  return waiting;
+}
+
+// Pops the marks of batches that have all started, newest first, and
+// returns the first waiting spawner among them. A mark that has not is
+// left, and so is everything under it (only ever a delay: once the RunQueue
+// is empty every mark is popped).
+FiberControl* Worker::take_released_spawner() {
+  while (batch_mark_count_ != 0) {
+    if (runq_.size_since(batch_marks_[batch_mark_count_ - 1].base) != 0) return nullptr;
+    if (FiberControl* f = pop_batch_mark()) return f;
+  }
+  return nullptr;
+}
+
+// The newest waiting spawner, released though its batch has not all
+// started (a fair turn). Its mark stays, so its next wake waits again.
+FiberControl* Worker::release_waiting_spawner() {
+  for (uint32_t i = batch_mark_count_; i-- > 0;) {
+    BatchMark& m = batch_marks_[i];
+    if (FiberControl* f = m.waiting) {
+      m.waiting = nullptr;
+      --waiting_spawners_;
+      refresh_marks();
+      return f;
+    }
+  }
+  return nullptr;
 }
 
 // A push to the Injector wakes a sleeper only while nobody searches (the
@@ -190,6 +293,30 @@ FiberControl* Worker::pop_injector() {
   return f;
 }
 
+// The RunQueue, the yield FIFO, the Injector; a spawner whose batch has all
+// started (taken or run) comes before whatever is older than the batch.
+[[gnu::always_inline]] inline FiberControl* Worker::pick_queued() {
+  // Our own pops have reached the top mark's batch: it has all started. (If
+  // thieves took it instead, the check after an empty pop below finds it.)
+  if (runq_.bottom_index() <= release_floor_) [[unlikely]] {
+    if (FiberControl* f = take_released_spawner()) return f;
+  }
+  // pop() pays a seq-cst fence even on an empty queue; size_hint() first.
+  // Exact here, not a hint: only we move bottom_, and top_ only grows, so a
+  // stale top_ can only overstate the size. Zero means pop() would find
+  // nothing.
+  if (runq_.size_hint() != 0) {
+    if (FiberControl* f = runq_.pop()) return f;
+  }
+  // Thieves may have emptied the queue under a batch: a waiting spawner
+  // must not be left behind when we find nothing (size_since is exact now).
+  if (waiting_spawners_ != 0) {
+    if (FiberControl* f = take_released_spawner()) return f;
+  }
+  if (FiberControl* f = pop_yielded()) return f;
+  return pop_injector();
+}
+
 FiberControl* Worker::pick_local_slow(bool fair_turn) {
   if (fair_turn) {
     fair_countdown_ = kFairInterval;
@@ -209,18 +336,11 @@ FiberControl* Worker::pick_local_slow(bool fair_turn) {
     append_yielded(f);
   }
   next_streak_ = 0;
-  // pop() pays a seq-cst fence even on an empty queue; size_hint() first.
-  // Exact here, not a hint: only we move bottom_, and top_ only grows, so a
-  // stale top_ can only overstate the size. Zero means pop() would find
-  // nothing.
-  if (runq_.size_hint() != 0) {
-    if (FiberControl* f = runq_.pop()) return f;
-  }
-  if (FiberControl* f = pop_yielded()) return f;
-  return pop_injector();
+  return pick_queued();
 }
 
 FiberControl* Worker::pick_for_yield() {
+  if (spawn_batch_ != 0) seal_spawn_batch();
   if (--fair_countdown_ == 0) {
     fair_countdown_ = kFairInterval;
     if (FiberControl* f = pick_fair()) return f;
@@ -230,11 +350,7 @@ FiberControl* Worker::pick_for_yield() {
     next_ = nullptr;
     return f;
   }
-  if (runq_.size_hint() != 0) {
-    if (FiberControl* f = runq_.pop()) return f;
-  }
-  if (FiberControl* f = pop_yielded()) return f;
-  return pop_injector();
+  return pick_queued();
 }
 
 FiberControl* Worker::find_work() {
@@ -307,25 +423,28 @@ void Worker::park() {
     return;
   }
   WorkerCounters::bump(counters_.parks);
-  collecting_io_ = true;
+  collecting_woken_ = true;
   parker.park(index_, timers_.empty() ? -1 : timers_.next_deadline());
-  collecting_io_ = false;
-  spread_io_batch();
+  collecting_woken_ = false;
+  if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
+  place_woken_batch();
 }
 
 int Worker::poll_io() {
   Poller& p = rt_->poller();
   if (!p.in_use() || !p.try_acquire()) return 0;
-  collecting_io_ = true;
+  collecting_woken_ = true;
   int n = p.poll(0);
-  collecting_io_ = false;
+  collecting_woken_ = false;
   p.release();
-  spread_io_batch();
+  if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
+  place_woken_batch();
   return n;
 }
 
-// Where the fibers one poll woke go. In readiness order, behind what is
-// already queued (FIFO across polls: served LIFO through the RunQueue, a
+// Where the fibers one poll (or one round of timers) woke go. In readiness
+// (or deadline) order, behind what is already queued (FIFO across polls:
+// served LIFO through the RunQueue, a
 // busy server's newest connections kept overtaking its oldest, and p99 at
 // 1,000 connections was 3x nginx's). A small batch stays here, on the
 // private FIFO: waking a sleeping worker costs a futex wake plus its own
@@ -334,27 +453,34 @@ int Worker::poll_io() {
 // context switches 47k -> 29k in 3 s, server CPU 1724 -> 1546 ms). A batch
 // big enough to keep a second worker busy goes to the Injector, in one lock,
 // where every worker can take from it, and wakes a sleeper.
-void Worker::spread_io_batch() {
-  if (io_count_ == 0) return;
-  WorkerCounters::bump(counters_.io_wakeups, io_count_);
-  if (io_count_ >= kIoSpreadBatch) {
-    rt_->injector().push_batch(io_head_, io_tail_, io_count_);
+void Worker::place_woken_batch() {
+  if (woken_count_ == 0) return;
+  if (woken_count_ >= kWokenSpreadBatch) {
+    rt_->injector().push_batch(woken_head_, woken_tail_, woken_count_);
     rt_->parker().notify_global();
   } else if (yielded_tail_ == nullptr) {
-    yielded_head_ = io_head_;
-    yielded_tail_ = io_tail_;
+    yielded_head_ = woken_head_;
+    yielded_tail_ = woken_tail_;
   } else {
-    yielded_tail_->next_ready = io_head_;
-    yielded_tail_ = io_tail_;
+    yielded_tail_->next_ready = woken_head_;
+    yielded_tail_ = woken_tail_;
   }
-  io_head_ = io_tail_ = nullptr;
-  io_count_ = 0;
+  woken_head_ = woken_tail_ = nullptr;
+  woken_count_ = 0;
 }
 
+// Fibers whose timers fall due together are woken in deadline order, as
+// gevent's loop runs them (three fibers that each sleep(1) go on taking
+// turns in the order they first slept): collected like a poll's batch.
+// Through the next slot, each woken fiber displaced the one before it to the
+// LIFO RunQueue, and they ran newest deadline first.
 void Worker::fire_timers() {
+  collecting_woken_ = true;
   std::size_t n = timers_.pop_due(monotonic_now_ns(), [this](const TimerHeap::Entry& e) {
     rt_->try_wake(e.fiber, e.token);
   });
+  collecting_woken_ = false;
+  place_woken_batch();
   if (n != 0) WorkerCounters::bump(counters_.timers_fired, n);
 }
 
@@ -385,18 +511,30 @@ void Worker::requeue(FiberControl* f) {
   rt_->parker().notify_local();
 }
 
-void Worker::schedule_spawned(FiberControl* f) { requeue(f); }
-
 void Worker::schedule_woken_slow(FiberControl* f) {
-  if (collecting_io_) {  // woken by our own poll: placed by spread_io_batch
-    f->next_ready = nullptr;
-    if (io_tail_ == nullptr) {
-      io_head_ = f;
-    } else {
-      io_tail_->next_ready = f;
+  if (f == marked_spawner_ && !collecting_woken_) {
+    BatchMark& top = batch_marks_[batch_mark_count_ - 1];
+    if (runq_.size_since(top.base) != 0) {  // wait for the batch to start
+      top.waiting = f;
+      ++waiting_spawners_;
+      refresh_marks();
+      return;
     }
-    io_tail_ = f;
-    ++io_count_;
+    pop_batch_mark();  // it has all started: an ordinary wake
+    if (next_ == nullptr) {
+      next_ = f;
+      return;
+    }
+  }
+  if (collecting_woken_) {  // woken by our own poll or timers: place_woken_batch
+    f->next_ready = nullptr;
+    if (woken_tail_ == nullptr) {
+      woken_head_ = f;
+    } else {
+      woken_tail_->next_ready = f;
+    }
+    woken_tail_ = f;
+    ++woken_count_;
     return;
   }
   FiberControl* displaced = next_;

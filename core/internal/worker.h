@@ -57,7 +57,8 @@ class Worker {
   // FIFO). On this worker's thread only. A fiber about to spin-wait should
   // rather park, and let that work run, when this is true.
   bool has_local_work() const {
-    return next_ != nullptr || yielded_head_ != nullptr || runq_.size_hint() != 0;
+    return next_ != nullptr || yielded_head_ != nullptr || runq_.size_hint() != 0 ||
+           waiting_spawners_ != 0;
   }
   StackCache& stacks() { return stacks_; }
   const WorkerCounters& counters() const { return counters_; }
@@ -66,13 +67,21 @@ class Worker {
 
   // --- Called on this worker's thread only. ---
 
-  // A freshly spawned fiber: to the RunQueue, where thieves can take it.
-  void schedule_spawned(FiberControl* f);
+  // A freshly spawned fiber: to the RunQueue, where thieves can take it at
+  // once. The spawns of one turn of the running fiber form a batch that
+  // starts in spawn order (see "Start order" in worker.cc).
+  void schedule_spawned(FiberControl* f) {
+    if (spawn_batch_ == 0) spawn_batch_base_ = runq_.bottom_index();
+    ++spawn_batch_;
+    requeue(f);
+  }
   // A woken fiber: to the next slot, so it runs as soon as the current fiber
   // stops (ping-pong stays on one core); the slot's old occupant moves to the
   // RunQueue. Inline for the common case (an empty slot, no poll running).
+  // A spawner woken while the batch it spawned has not all started waits
+  // until it has (see "Start order" in worker.cc).
   void schedule_woken(FiberControl* f) {
-    if (!collecting_io_ && next_ == nullptr) [[likely]] {
+    if (!collecting_woken_ && next_ == nullptr && f != marked_spawner_) [[likely]] {
       next_ = f;
       return;
     }
@@ -113,6 +122,7 @@ class Worker {
   // The common case (the next slot, within its streak) is compiled into the
   // caller; the rest is pick_local_slow.
   [[gnu::always_inline]] FiberControl* pick_local() {
+    if (spawn_batch_ != 0) [[unlikely]] seal_spawn_batch();
     bool fair_turn = --fair_countdown_ == 0;
     if (!fair_turn && next_ != nullptr && next_streak_ < kMaxNextStreak) [[likely]] {
       FiberControl* f = next_;
@@ -123,8 +133,24 @@ class Worker {
     return pick_local_slow(fair_turn);
   }
   FiberControl* pick_local_slow(bool fair_turn);
+  // Ends the running fiber's spawn batch: its fibers, still in the RunQueue,
+  // are put in spawn order, and the batch is marked (worker.cc). Before
+  // every pick.
+  void seal_spawn_batch() {
+    if (spawn_batch_ > 1) seal_spawn_batch_slow();
+    spawn_batch_ = 0;
+  }
+  void seal_spawn_batch_slow();
+  // The spawner of the newest batch that has all started, if it was woken
+  // meanwhile (it waited for that); pops the marks of started batches.
+  FiberControl* take_released_spawner();
+  // Pops the top mark; returns its waiting spawner, if any.
+  FiberControl* pop_batch_mark();
+  FiberControl* release_waiting_spawner();
+  void refresh_marks();
   void schedule_woken_slow(FiberControl* f);
   FiberControl* pick_for_yield();
+  FiberControl* pick_queued();
   FiberControl* pick_fair();
   // The Injector's oldest fiber, or null; hands the wake-up on if it leaves
   // more behind (see worker.cc).
@@ -132,7 +158,7 @@ class Worker {
   FiberControl* steal();
   void park();
   int poll_io();
-  void spread_io_batch();
+  void place_woken_batch();
   bool any_work_visible();
   void fire_timers();
   void push_run_queue(FiberControl* f);
@@ -190,13 +216,38 @@ class Worker {
   FiberControl* yielded_head_ = nullptr;
   FiberControl* yielded_tail_ = nullptr;
   uint32_t next_streak_ = 0;           // consecutive runs from the next slot
-  // Set while this worker polls: fibers the poller wakes are collected here
-  // in readiness order (linked through next_ready) and placed once the batch
-  // is complete (spread_io_batch).
-  bool collecting_io_ = false;
-  FiberControl* io_head_ = nullptr;
-  FiberControl* io_tail_ = nullptr;
-  std::size_t io_count_ = 0;
+  // The running fiber's spawn batch: how many fibers it spawned since it was
+  // switched in, and the RunQueue index of the first (see schedule_spawned).
+  uint32_t spawn_batch_ = 0;
+  int64_t spawn_batch_base_ = 0;
+  // Sealed batches that may not have all started, newest on top: the
+  // RunQueue index of each one's first fiber, its spawner, and the spawner
+  // if it was woken meanwhile and waits for the batch to start. At most one
+  // mark per level of a fork-join tree; past kMaxBatchMarks a batch goes
+  // unmarked (its spawner is woken at once, as any fiber). marked_spawner_
+  // is the top mark's spawner while it has not been woken, else null (one
+  // compare on the wake path); waiting_spawners_ counts the marks whose
+  // spawner waits, and release_floor_ is the top mark's base while it is
+  // not zero, else INT64_MIN (one compare with the RunQueue's bottom on the
+  // pick path; refresh_marks keeps the three in step).
+  struct BatchMark {
+    int64_t base;
+    FiberControl* spawner;
+    FiberControl* waiting;
+  };
+  static constexpr uint32_t kMaxBatchMarks = 32;
+  BatchMark batch_marks_[kMaxBatchMarks];
+  uint32_t batch_mark_count_ = 0;
+  FiberControl* marked_spawner_ = nullptr;
+  uint32_t waiting_spawners_ = 0;
+  int64_t release_floor_ = INT64_MIN;
+  // Set while this worker polls or fires timers: fibers woken meanwhile are
+  // collected here in readiness (or deadline) order, linked through
+  // next_ready, and placed once the batch is complete (place_woken_batch).
+  bool collecting_woken_ = false;
+  FiberControl* woken_head_ = nullptr;
+  FiberControl* woken_tail_ = nullptr;
+  std::size_t woken_count_ = 0;
   // Scheduling decisions left until the next fair one (see pick_fair; every
   // kFairInterval-th decision in worker.cc).
   uint32_t fair_countdown_;

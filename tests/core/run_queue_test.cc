@@ -1,5 +1,6 @@
 #include "weft/core/internal/run_queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -87,6 +88,159 @@ TEST_F(RunQueueTest, WrapsAroundTheRingManyTimes) {
     ASSERT_EQ(q.steal(), item(round % 100 + 1));
     ASSERT_EQ(q.pop(), nullptr);
   }
+}
+
+TEST_F(RunQueueTest, ReverseSinceRunsABatchOldestFirstInFrontOfOlderWork) {
+  RunQueue<int> q(16);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q.push(item(i)));  // older work
+  int64_t base = q.bottom_index();
+  for (int i = 3; i < 8; ++i) ASSERT_TRUE(q.push(item(i)));  // the batch
+  q.reverse_since(base);
+  EXPECT_EQ(q.size_hint(), 8u);
+  for (int i : {3, 4, 5, 6, 7, 2, 1, 0}) EXPECT_EQ(q.pop(), item(i));
+  EXPECT_EQ(q.pop(), nullptr);
+}
+
+TEST_F(RunQueueTest, ReverseSinceWithoutThievesGivesTheSameOrder) {
+  RunQueue<int> q(8);
+  ASSERT_TRUE(q.push(item(0)));
+  EXPECT_EQ(q.steal(), item(0));  // top_ moves past the batch's base
+  int64_t base = q.bottom_index() - 1;
+  for (int i = 1; i < 6; ++i) ASSERT_TRUE(q.push(item(i)));
+  q.reverse_since(base, /*no_thieves=*/true);
+  for (int i = 1; i < 6; ++i) EXPECT_EQ(q.pop(), item(i));
+  EXPECT_EQ(q.pop(), nullptr);
+}
+
+TEST_F(RunQueueTest, ReverseSinceOnAQueueThatHeldNothingOlder) {
+  // The batch starts at the top, where a thief could be taking its oldest
+  // element: reverse_since claims it and puts it back at the bottom.
+  RunQueue<int> q(8);
+  int64_t base = q.bottom_index();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.push(item(i)));
+  q.reverse_since(base);
+  EXPECT_EQ(q.size_hint(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(q.pop(), item(i));
+  EXPECT_EQ(q.pop(), nullptr);
+  EXPECT_EQ(q.steal(), nullptr);
+}
+
+TEST_F(RunQueueTest, ReverseSinceOnAFullRing) {
+  RunQueue<int> q(4);
+  int64_t base = q.bottom_index();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.push(item(i)));
+  q.reverse_since(base);
+  EXPECT_FALSE(q.push(item(9)));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(q.pop(), item(i));
+  // After a wrap, too.
+  for (int round = 0; round < 5; ++round) {
+    base = q.bottom_index();
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.push(item(10 * round + i)));
+    q.reverse_since(base);
+    EXPECT_EQ(q.steal(), item(10 * round + 3));  // thieves now take the newest
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(q.pop(), item(10 * round + i));
+  }
+}
+
+TEST_F(RunQueueTest, ReverseSinceLeavesWhatThievesTook) {
+  RunQueue<int> q(8);
+  int64_t base = q.bottom_index();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.push(item(i)));
+  EXPECT_EQ(q.steal(), item(0));
+  EXPECT_EQ(q.steal(), item(1));
+  q.reverse_since(base);
+  for (int i : {2, 3, 4}) EXPECT_EQ(q.pop(), item(i));
+  EXPECT_EQ(q.pop(), nullptr);
+  // A batch of one, or one the thieves left one of, stays as it is.
+  base = q.bottom_index();
+  ASSERT_TRUE(q.push(item(5)));
+  q.reverse_since(base);
+  ASSERT_TRUE(q.push(item(6)));
+  ASSERT_TRUE(q.push(item(7)));
+  EXPECT_EQ(q.steal(), item(5));
+  EXPECT_EQ(q.steal(), item(6));
+  q.reverse_since(base);
+  EXPECT_EQ(q.pop(), item(7));
+  EXPECT_EQ(q.pop(), nullptr);
+}
+
+TEST(RunQueueConcurrencyTest, BatchesReversedUnderThievesAreTakenExactlyOnce) {
+  // The owner pushes batches of 1..9 and reverses each while three thieves
+  // steal, then pops a few: the reservation and the CAS for a batch's
+  // oldest element must neither lose nor duplicate an item. Each batch's
+  // items that the owner pops come out oldest first.
+  const int kItems = static_cast<int>(test::Scaled(1000000));
+  constexpr int kThieves = 3;
+  std::vector<int> items(kItems);
+  std::unique_ptr<std::atomic<int>[]> taken(new std::atomic<int>[kItems]);
+  for (int i = 0; i < kItems; ++i) {
+    items[i] = i;
+    taken[i].store(0, std::memory_order_relaxed);
+  }
+  RunQueue<int> q(32);
+  std::atomic<bool> owner_done{false};
+  std::atomic<int> stolen{0};
+  std::vector<std::thread> thieves;
+  for (int t = 0; t < kThieves; ++t) {
+    thieves.emplace_back([&] {
+      for (;;) {
+        bool done = owner_done.load(std::memory_order_acquire);
+        if (int* p = q.steal()) {
+          taken[*p].fetch_add(1, std::memory_order_relaxed);
+          stolen.fetch_add(1, std::memory_order_relaxed);
+        } else if (done) {
+          return;
+        }
+      }
+    });
+  }
+  int popped = 0;
+  int out_of_order = 0;
+  int i = 0;
+  uint32_t rng = 12345;
+  while (i < kItems) {
+    rng = rng * 1103515245u + 12345u;
+    int batch = std::min<int>(1 + static_cast<int>((rng >> 16) % 9), kItems - i);
+    while (q.size_hint() + static_cast<std::size_t>(batch) > q.capacity()) {
+      if (int* p = q.pop()) {
+        taken[*p].fetch_add(1, std::memory_order_relaxed);
+        ++popped;
+      }
+    }
+    int64_t base = q.bottom_index();
+    int first = i;
+    for (int k = 0; k < batch; ++k) ASSERT_TRUE(q.push(&items[i++]));
+    q.reverse_since(base);
+    // Pop up to half the batch: whatever of it the thieves left comes out
+    // oldest first (increasing).
+    int last = -1;
+    for (int k = 0; k < batch / 2; ++k) {
+      int* p = q.pop();
+      if (p == nullptr) break;
+      taken[*p].fetch_add(1, std::memory_order_relaxed);
+      ++popped;
+      if (*p >= first) {
+        if (*p < last) ++out_of_order;
+        last = *p;
+      }
+    }
+  }
+  while (int* p = q.pop()) {
+    taken[*p].fetch_add(1, std::memory_order_relaxed);
+    ++popped;
+  }
+  owner_done.store(true, std::memory_order_release);
+  for (auto& t : thieves) t.join();
+
+  EXPECT_EQ(popped + stolen.load(), kItems);
+  EXPECT_EQ(out_of_order, 0);
+  int wrong = 0;
+  for (int k = 0; k < kItems; ++k) {
+    if (taken[k].load() != 1) {
+      if (++wrong <= 10) ADD_FAILURE() << "item " << k << " taken " << taken[k].load() << " times";
+    }
+  }
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST(RunQueueConcurrencyTest, OwnerAndThievesTakeEveryItemExactlyOnce) {
