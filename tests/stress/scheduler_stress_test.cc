@@ -658,13 +658,20 @@ TEST_P(StressTest, SemaphoreWaitersSurviveKillsAndTimeouts) {
 
 TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
   // One fiber spawns CPU-bound fibers that never suspend; only stealing can
-  // put the second worker to use.
+  // put the second worker to use. They wait (spinning, not suspending) until
+  // all are spawned: where spawning is slow (the first spawns carve fresh
+  // stacks, ~ms each under TSan) the thief took each fiber as it appeared,
+  // and the spawner's own worker, which the test needs busy too, found none
+  // left (9 runs in 10 failed that way under TSan, alone, before).
   constexpr int kFibers = 64;
   Runtime rt({.workers = 2});
-  std::vector<int> ran_on = rt.spawn([] {
+  std::atomic<bool> all_spawned{false};
+  std::vector<int> ran_on = rt.spawn([&all_spawned] {
                               std::vector<Fiber<int>> fs;
                               for (int i = 0; i < kFibers; ++i) {
-                                fs.push_back(spawn([] {
+                                fs.push_back(spawn([&all_spawned] {
+                                  while (!all_spawned.load(std::memory_order_acquire)) {
+                                  }
                                   int w = current().worker;
                                   auto start = std::chrono::steady_clock::now();
                                   while (std::chrono::steady_clock::now() - start <
@@ -673,6 +680,7 @@ TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
                                   return w;
                                 }));
                               }
+                              all_spawned.store(true, std::memory_order_release);
                               std::vector<int> ws;
                               for (auto& f : fs) ws.push_back(f.get());
                               return ws;
