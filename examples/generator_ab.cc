@@ -1,61 +1,63 @@
-// generator_ab: two generators, A and B, taking turns.
+// generator_ab: seed program #5 ("利用yield"), ported one to one from
+// examples/seeds/generator_ab.py.
 //
-// The C++ port of examples/seeds/generator_ab.py: each task prints a line
-// and yields; a round-robin loop resumes whichever is next until both have
-// finished, so the lines interleave (A1 B1 A2 B2 A3 B3). The same idea, with
-// a scheduler, is what weft's fibers do on every core.
+// A() is an endless generator: it prints ----A----, yields (a bare `yield`:
+// None), and when resumed sleeps 0.5 s and goes round again. main starts it
+// and prints what it yielded (None); B(c) prints ----B----, resumes it with
+// next() (c.__next__()), which runs A from its yield to the next one, and
+// sleeps 0.5 s. The generators here switch by hand: nothing runs in between.
+// tests/examples/check_generator_ab.sh diffs the output with the seed's.
 //
-//   generator_ab                 # A and B, three steps each
-//   generator_ab --a_steps=2 --b_steps=4
+//   generator_ab         # ~1 s
+//
+//   ----A----
+//   None
+//   ----B----
+//   ----A----
+//
+// At the end, as Python's garbage collector closes `a`, its destructor closes
+// it: GeneratorExit at the yield, nothing printed.
 #include <cstdio>
-#include <deque>
-#include <string>
-#include <utility>
 #include <variant>
 
-#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "weft/core/generator.h"
-
-ABSL_FLAG(int, a_steps, 3, "lines task A prints (0 or more)");
-ABSL_FLAG(int, b_steps, 3, "lines task B prints (0 or more)");
 
 namespace {
 
-using Task = weft::Generator<std::monostate>;  // yields nothing: Python's bare `yield`
+using Gen = weft::Generator<std::monostate>;  // yields None, is sent nothing
 
-Task MakeTask(std::string name, int steps) {
-  return Task([name = std::move(name), steps](Task::Co& co) {
-    for (int i = 1; i <= steps; ++i) {
-      std::printf("%s%d\n", name.c_str(), i);
-      co.yield({});
+// Python's print() of a bare yield's value.
+const char* str(std::monostate) { return "None"; }
+
+Gen A() {
+  return Gen([](Gen::Co& co) {
+    for (;;) {  // while True:
+      std::printf("----A----\n");
+      co.yield({});  // yield: 将A变为一个生成器,此时A已经不算一个函数了
+      absl::SleepFor(absl::Milliseconds(500));  // time.sleep(0.5)
     }
   });
 }
 
-void Run(std::deque<Task> ready) {
-  while (!ready.empty()) {
-    Task t = std::move(ready.front());
-    ready.pop_front();
-    if (t.next()) ready.push_back(std::move(t));  // nullopt: StopIteration, drop it
-  }
-  std::printf("all done\n");
+void B(Gen& c) {
+  std::printf("----B----\n");
+  c.next();  // c.__next__(): 利用next() 切换协程,将执行A中的代码块
+  absl::SleepFor(absl::Milliseconds(500));  // time.sleep(0.5)
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Two generators, A and B, resumed in turn.");
+  absl::SetProgramUsageMessage("Seed #5: generator A resumed by B with next() (利用yield).");
   absl::ParseCommandLine(argc, argv);
-  const int a = absl::GetFlag(FLAGS_a_steps), b = absl::GetFlag(FLAGS_b_steps);
-  if (a < 0 || b < 0) {
-    std::fprintf(stderr, "generator_ab: --a_steps and --b_steps must be 0 or more\n");
-    return 2;
-  }
-  std::deque<Task> tasks;
-  tasks.push_back(MakeTask("A", a));
-  tasks.push_back(MakeTask("B", b));
-  Run(std::move(tasks));
+  Gen a = A();  // a代表生成器 此语句并不执行A()中的输出语句
+  // print(a.__next__()): A never finishes, so there is always a value (else
+  // value() would throw, as Python raises StopIteration).
+  std::printf("%s\n", str(a.next().value()));
+  B(a);
   return 0;
 }

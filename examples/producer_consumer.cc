@@ -1,90 +1,78 @@
-// producer_consumer: a producer feeds bones to two dogs through
-// weft::Generator::send.
+// producer_consumer: seed program #1 ("yield实现协程"), ported one to one from
+// examples/seeds/producer_consumer.py.
 //
-// The C++ port of examples/seeds/producer_consumer.py, line for line: it
-// prints the same bytes (Chinese text and ANSI colours included), which
-// tests/examples/check_producer_consumer.sh checks. Each dog is a
-// Generator<int, int>: it receives bones and yields how many it has eaten.
-// next() starts a dog (Python's send(None)); close() ends it with
-// weft::GeneratorExit at its yield.
+// consumer(name) is a generator that is sent bones: a
+// weft::Generator<std::monostate, int>, yielding nothing (the seed's bare
+// `yield`, which hands back None) and resumed by send(n) with n.
+// producer(obj1, obj2) starts both (the seed's send(None), which its comment
+// says is obj.__next__(): weft's next()), then throws bones 1 to 5 to each in
+// turn. It prints the seed's bytes: the Chinese text, the ANSI colours, the
+// space after the consumer line; tests/examples/check_producer_consumer.sh
+// diffs the two outputs.
 //
-//   producer_consumer                  # five bones, two dogs, coloured
-//   producer_consumer --bones=8 --nocolor
+//   producer_consumer
+//
+//   要开始啃骨头了...
+//   [consumer] 消费者A              (red; the line ends in a space)
+//   要开始啃骨头了...
+//   [consumer] 消费者B
+//   [producer] 正在生产骨头 1       ("[producer]" green)
+//   [消费者A] 正在啃骨头 1
+//   [consumer] 消费者A
+//   [消费者B] 正在啃骨头 1
+//   [consumer] 消费者B              ... up to bone 5
+//
+// At the end, as Python's garbage collector closes con1 and con2, their
+// destructors close them: GeneratorExit at the yield, nothing printed.
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
+#include <variant>
 
-#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "weft/core/generator.h"
 
-ABSL_FLAG(int, bones, 5, "how many bones the producer throws (1 or more)");
-ABSL_FLAG(bool, color, true, "colour each speaker's lines with ANSI escapes");
-
 namespace {
 
-constexpr const char* kYellow = "\033[33m";  // 主人, the producer
-constexpr const char* kGreen = "\033[32m";   // 旺财
-constexpr const char* kCyan = "\033[36m";    // 小黑
+// Yields None, receives the bones.
+using Consumer = weft::Generator<std::monostate, int>;
 
-// Python: say(colour, text) -> print(f"{colour}{text}{RESET}")
-void Say(const char* colour, const std::string& text) {
-  if (absl::GetFlag(FLAGS_color)) {
-    std::printf("%s%s\033[0m\n", colour, text.c_str());
-  } else {
-    std::printf("%s\n", text.c_str());
-  }
-}
+// Python's "%s" % bone: a bone resumed by next() instead of send() is None.
+std::string str(const std::optional<int>& bone) { return bone ? std::to_string(*bone) : "None"; }
 
-using Dog = weft::Generator<int, int>;  // yields bones eaten; receives bones
-
-Dog MakeDog(std::string name, const char* colour) {
-  return Dog([name = std::move(name), colour](Dog::Co& co) {
-    int eaten = 0;
-    Say(colour, "[" + name + "] 摇着尾巴等骨头");
-    try {
-      for (;;) {
-        std::optional<int> bone = co.yield(eaten);  // bone = yield eaten
-        if (!bone) break;
-        ++eaten;
-        Say(colour, "[" + name + "] 啃完第 " + std::to_string(*bone) + " 根骨头，一共吃了 " +
-                        std::to_string(eaten) + " 根");
-      }
-    } catch (const weft::GeneratorExit&) {
-      Say(colour, "[" + name + "] 吃饱了，趴下睡觉");
-      throw;
+Consumer consumer(std::string name) {
+  return Consumer([name = std::move(name)](Consumer::Co& co) {
+    std::printf("要开始啃骨头了...\n");
+    for (;;) {  // while True:
+      std::printf("\033[31;1m[consumer] %s\033[0m \n", name.c_str());
+      std::optional<int> bone = co.yield({});  // bone = yield
+      std::printf("[%s] 正在啃骨头 %s\n", name.c_str(), str(bone).c_str());
     }
   });
 }
 
-void Producer(std::vector<std::pair<std::string, Dog>>& dogs, int bones) {
-  for (auto& [name, dog] : dogs) dog.next();  // start the dog: it runs to its first yield
-  for (int bone = 1; bone <= bones; ++bone) {
-    auto& [name, dog] = dogs[(bone - 1) % dogs.size()];
-    Say(kYellow, "[主人] 把第 " + std::to_string(bone) + " 根骨头扔给" + name);
-    int eaten = *dog.send(bone);
-    Say(kYellow, "[主人] " + name + "已经吃了 " + std::to_string(eaten) + " 根");
+void producer(Consumer& obj1, Consumer& obj2) {
+  obj1.next();  // 启动obj1这个生成器,第一次必须用None  <==> obj1.__next__()
+  obj2.next();  // 启动obj2这个生成器,第一次必须用None  <==> obj2.__next__()
+  int n = 0;
+  while (n < 5) {
+    n += 1;
+    std::printf("\033[32;1m[producer]\033[0m 正在生产骨头 %d\n", n);
+    obj1.send(n);
+    obj2.send(n);
   }
-  for (auto& [name, dog] : dogs) dog.close();
-  Say(kYellow, "[主人] 骨头喂完了");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("A producer feeds bones to two dog generators with send().");
+  absl::SetProgramUsageMessage(
+      "Seed #1: a producer sends five bones to two consumer generators (yield实现协程).");
   absl::ParseCommandLine(argc, argv);
-  const int bones = absl::GetFlag(FLAGS_bones);
-  if (bones < 1) {
-    std::fprintf(stderr, "producer_consumer: --bones must be 1 or more, got %d\n", bones);
-    return 2;
-  }
-  std::vector<std::pair<std::string, Dog>> dogs;
-  dogs.emplace_back("旺财", MakeDog("旺财", kGreen));
-  dogs.emplace_back("小黑", MakeDog("小黑", kCyan));
-  Producer(dogs, bones);
+  Consumer con1 = consumer("消费者A");
+  Consumer con2 = consumer("消费者B");
+  producer(con1, con2);
   return 0;
 }

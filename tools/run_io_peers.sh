@@ -6,7 +6,8 @@
 # usage: tools/run_io_peers.sh [options] [BUILD_DIR]
 #   --echo-load PATH   weft's bench/echo_load: the echo load generator
 #   --weft-echo PATH   examples/echo_server (run twice: --workers 2, and --workers 1
-#                      as weft-1w, the shape of the single-threaded C server)
+#                      as weft-1w, the shape of the single-threaded C server;
+#                      with --quiet and --backlog 1024, not the seed's 5)
 #   --weft-http PATH   examples/http_hello (run as --port P --workers 2)
 #   --seconds S        length of each echo and wrk run (default 10)
 #   --reps N           runs of each measurement; medians are reported (default 1)
@@ -38,7 +39,7 @@ while (($#)); do
     --reps) reps="$2"; shift ;;
     --quick) quick=1 ;;
     --install) install=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "run_io_peers: unknown flag $1" >&2; exit 2 ;;
     *) build="$1" ;;
   esac
@@ -284,10 +285,15 @@ for ((rep = 1; rep <= reps; rep++)); do
     for c in "${conns[@]}"; do
       [[ -n "$c_echo" ]] && echo_run c_epoll "$c" "$c_echo" --port @PORT@
       [[ -n "$go_echo" ]] && echo_run go "$c" "$go_echo" --port @PORT@
-      [[ -n "$weft_echo" ]] && echo_run weft "$c" "$weft_echo" --port @PORT@ --workers 2 --quiet
+      # --backlog 1024: the seed's listen(5) would drop the connection burst
+      # (1024 was TcpListener's default, which the example used before it
+      # became the seed's port).
+      [[ -n "$weft_echo" ]] && echo_run weft "$c" "$weft_echo" --port @PORT@ --workers 2 --quiet \
+        --backlog 1024
       # One worker: the same shape as the single-threaded C server, leaving
       # the other core to the load generator on a 2-core machine.
-      [[ -n "$weft_echo" ]] && echo_run weft-1w "$c" "$weft_echo" --port @PORT@ --workers 1 --quiet
+      [[ -n "$weft_echo" ]] && echo_run weft-1w "$c" "$weft_echo" --port @PORT@ --workers 1 --quiet \
+        --backlog 1024
     done
   fi
   if ((have_wrk)); then

@@ -1,47 +1,28 @@
-# The Python original of examples/producer_consumer.cc: a producer (主人, the
-# owner) feeds five bones (骨头) to two dogs, each a generator driven by
-# send(). A dog is started with send(None), runs to its first yield, and from
-# then on each send(bone) resumes it with a bone until its next yield, which
-# hands back how many it has eaten. close() ends each dog with GeneratorExit
-# at its yield. Each speaker prints in its own terminal colour.
+# Seed program #1 (seed document 000_…, "yield实现协程"), copied from the
+# document as it stands. Ported one to one by examples/producer_consumer.cc;
+# tests/examples/check_producer_consumer.sh diffs the two outputs.
 #
 #   python3 examples/seeds/producer_consumer.py
-RESET = "\033[0m"
-YELLOW = "\033[33m"  # 主人, the producer
-GREEN = "\033[32m"   # 旺财
-CYAN = "\033[36m"    # 小黑
+def consumer(name):
+    print("要开始啃骨头了...")
+    while True:
+        print("\033[31;1m[consumer] %s\033[0m " % name)
+        bone = yield
+        print("[%s] 正在啃骨头 %s" % (name, bone))
 
 
-def say(colour, text):
-    print(f"{colour}{text}{RESET}")
+def producer(obj1, obj2):
+    obj1.send(None)    # 启动obj1这个生成器,第一次必须用None  <==> obj1.__next__()
+    obj2.send(None)    # 启动obj2这个生成器,第一次必须用None  <==> obj2.__next__()
+    n = 0
+    while n < 5:
+        n += 1
+        print("\033[32;1m[producer]\033[0m 正在生产骨头 %s" % n)
+        obj1.send(n)
+        obj2.send(n)
 
 
-def dog(name, colour):
-    eaten = 0
-    say(colour, f"[{name}] 摇着尾巴等骨头")
-    try:
-        while True:
-            bone = yield eaten
-            if bone is None:
-                break
-            eaten += 1
-            say(colour, f"[{name}] 啃完第 {bone} 根骨头，一共吃了 {eaten} 根")
-    except GeneratorExit:
-        say(colour, f"[{name}] 吃饱了，趴下睡觉")
-        raise
-
-
-def producer(dogs, bones):
-    for name, d in dogs:
-        d.send(None)  # start the dog: it runs to its first yield
-    for bone in range(1, bones + 1):
-        name, d = dogs[(bone - 1) % len(dogs)]
-        say(YELLOW, f"[主人] 把第 {bone} 根骨头扔给{name}")
-        eaten = d.send(bone)
-        say(YELLOW, f"[主人] {name}已经吃了 {eaten} 根")
-    for name, d in dogs:
-        d.close()
-    say(YELLOW, "[主人] 骨头喂完了")
-
-
-producer([("旺财", dog("旺财", GREEN)), ("小黑", dog("小黑", CYAN))], 5)
+if __name__ == '__main__':
+    con1 = consumer("消费者A")
+    con2 = consumer("消费者B")
+    producer(con1, con2)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs examples/generator_ab and checks its output against the expected lines
-# and, if python3 is installed, against examples/seeds/generator_ab.py's.
+# Checks examples/generator_ab, the port of seed #5
+# (examples/seeds/generator_ab.py): its output must be the document's four
+# lines, after its two 0.5 s sleeps (~1 s), and, with python3 there, `diff`s
+# with the seed's output byte for byte.
 set -u
 bin=$1
 seed=$2
@@ -8,22 +10,21 @@ fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-printf '%s\n' A1 B1 A2 B2 A3 B3 "all done" >"$tmp/expected"
-"$bin" >"$tmp/cpp" || fail "generator_ab exited $?"
-cat "$tmp/cpp"
-cmp -s "$tmp/expected" "$tmp/cpp" || { diff "$tmp/expected" "$tmp/cpp"; fail "output differs from the expected lines"; }
+printf '%s\n' ----A---- None ----B---- ----A---- >"$tmp/expected"
+start=$(date +%s%N)
+"$bin" >"$tmp/weft" || fail "generator_ab exited $?"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+cat "$tmp/weft"
+echo "elapsed_ms=$ms"
+diff "$tmp/expected" "$tmp/weft" || fail "output differs from the expected lines (diff: expected, weft)"
+# Two sleeps of 0.5 s: A's, between its yields, and B's after next().
+[ "$ms" -ge 1000 ] || fail "finished after $ms ms, before its two 0.5 s sleeps"
 
 if command -v python3 >/dev/null 2>&1; then
-  python3 "$seed" >"$tmp/py" || fail "the Python original exited $?"
-  cmp -s "$tmp/py" "$tmp/cpp" || { diff "$tmp/py" "$tmp/cpp"; fail "C++ and Python outputs differ"; }
+  python3 "$seed" >"$tmp/py" || fail "the seed exited $?"
+  diff "$tmp/py" "$tmp/weft" || fail "weft's output differs from the seed's (diff: seed, weft)"
   echo "same bytes as $(basename "$seed")"
 else
   echo "python3 not installed: compared with the expected lines only"
 fi
-
-# Unequal tasks: the shorter one drops out, the other carries on alone.
-out=$("$bin" --a_steps=1 --b_steps=3 | tr '\n' ' ')
-[ "$out" = "A1 B1 B2 B3 all done " ] || fail "--a_steps=1 --b_steps=3 printed: $out"
-"$bin" --a_steps=-1 >/dev/null 2>&1
-[ "$?" = 2 ] || fail "--a_steps=-1 must exit 2"
 echo "PASS"

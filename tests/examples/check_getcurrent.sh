@@ -1,72 +1,121 @@
 #!/usr/bin/env bash
-# Runs examples/getcurrent and checks its output: without a sleep each fiber
-# prints its lines in one block; with sleep(0) they take turns. Exact order
-# with one worker (the same as gevent's once fiber reprs are replaced by
-# A, B, C in order of appearance); with several workers, only each fiber's
-# own order. If a python3 with gevent is installed, also runs
-# examples/seeds/getcurrent.py and compares the normalised outputs.
+# Checks examples/getcurrent, the port of seed #7 (examples/seeds/getcurrent.py),
+# in both of the document's forms: as the seed stands (each greenlet prints
+# its five lines in turn) and with its `#gevent.sleep(1)` uncommented (they
+# take turns, a line each): `getcurrent --sleep`. The Python of the second
+# form is made from the seed with sed.
+#
+# The reprs cannot be equal (gevent prints <Greenlet at 0x7f…: f(5)>, weft
+# <Fiber 2 on worker 0>), so each is replaced by A, B or C: its greenlet's or
+# fiber's place in spawn order. gevent starts greenlets in spawn order, so
+# there the first repr to appear is g1's, the next new one g2's; weft's fiber
+# ids count up in spawn order, so there the lowest id is g1's. Nothing else
+# is touched, and on one worker (like gevent's one thread) the normalised
+# output must be the expected lines below and `diff` with the seed's. That
+# demands gevent's order exactly: g1 must start first.
+# With several workers, only what holds there: the same lines, and each
+# fiber's own lines in order.
 set -u
 bin=$1
 seed=$2
 fail() { echo "FAIL: $*"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
-# Replaces each "<...>" repr by A, B, C in order of first appearance, afresh
-# in each section (gevent reuses greenlet addresses). A fiber is known by its
-# repr without the worker it ran on: with several workers a fiber may be
-# stolen between two of its lines.
-normalize() {
+# weft: <Fiber N on worker W> -> A, B, C by ascending N.
+normalize_weft() {
+  local ids
+  ids=$(grep -oE '^<Fiber [0-9]+ ' "$1" | awk '{ print $2 }' | sort -nu | tr '\n' ' ')
+  awk -v ids="$ids" '
+    BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) name[a[i]] = sprintf("%c", 64 + i) }
+    match($0, /^<Fiber [0-9]+ on worker [0-9]+> /) {
+      split($0, f, " ")
+      print name[f[2]] " " substr($0, RLENGTH + 1)
+      next
+    }
+    { print "UNEXPECTED " $0 }' "$1"
+}
+
+# gevent: <Greenlet at 0x…: f(5)> -> A, B, C by first appearance.
+normalize_gevent() {
   awk '
-    /^with(out)? sleep/ { print; delete seen; n = 0; next }
-    {
-      if (match($0, /^<[^>]*>/) == 0) { print "UNEXPECTED " $0; next }
+    match($0, /^<Greenlet at 0x[0-9a-f]+: f\(5\)> /) {
       tok = substr($0, 1, RLENGTH)
-      rest = substr($0, RLENGTH + 1)
-      sub(/ on worker [0-9]+>$/, ">", tok)
-      if (!(tok in seen)) { seen[tok] = sprintf("%c", 65 + n); n++ }
-      print seen[tok] rest
-    }'
+      if (!(tok in seen)) seen[tok] = sprintf("%c", 65 + n++)
+      print seen[tok] " " substr($0, RLENGTH + 1)
+      next
+    }
+    { print "UNEXPECTED " $0 }' "$1"
 }
 
-# What gevent prints, normalised.
-expected() {
-  echo "without sleep:"
-  for f in A B C; do for i in 0 1 2 3 4; do echo "$f $i"; done; done
-  echo "with sleep(0):"
-  for i in 0 1 2 3 4; do for f in A B C; do echo "$f $i"; done; done
-}
+# The document's two outputs, normalised.
+for f in A B C; do for i in 0 1 2 3 4; do echo "$f $i"; done; done >"$tmp/expected"
+for i in 0 1 2 3 4; do for f in A B C; do echo "$f $i"; done; done >"$tmp/expected_sleep"
 
-out=$("$bin" --workers=1) || fail "getcurrent exited $?"
-echo "$out"
-[ "$(normalize <<<"$out")" = "$(expected)" ] ||
-  fail "with one worker the order must be gevent's; normalised it is:
-$(normalize <<<"$out")"
-[ "$(grep -cE '^<Fiber [0-9]+ "f\(5\)" on worker 0> [0-4]$' <<<"$out")" = 15 ] ||
-  fail "expected 15 lines '<Fiber N \"f(5)\" on worker 0> i'"
-[ "$(grep -cE '^<Fiber [0-9]+ "f_sleep\(5\)" on worker 0> [0-4]$' <<<"$out")" = 15 ] ||
-  fail "expected 15 lines '<Fiber N \"f_sleep(5)\" on worker 0> i'"
-
-# Several workers: the same lines, three fibers a section, each counting
-# 0..4 in order; how their lines interleave is up to the scheduler.
-for w in 2 4; do
-  out=$("$bin" --workers=$w) || fail "--workers=$w exited $?"
-  norm=$(normalize <<<"$out")
-  [ "$(sort <<<"$norm")" = "$(expected | sort)" ] || fail "--workers=$w printed:
-$out"
-  bad=$(awk '
-    /^with(out)? sleep/ { delete next_i; next }
-    { if ($2 != next_i[$1] + 0) print; next_i[$1] = $2 + 1 }' <<<"$norm")
-  [ -z "$bad" ] || fail "--workers=$w: a fiber printed out of order: $bad"
-done
-
-for py in python3 /usr/bin/python3; do
-  if "$py" -c 'import gevent' 2>/dev/null; then
-    py_out=$("$py" "$seed") || fail "$seed exited $?"
-    [ "$(normalize <<<"$py_out")" = "$(expected)" ] || fail "gevent printed (normalised)
-$(normalize <<<"$py_out")"
-    echo "same order as gevent ($py)"
+py=""
+for p in python3 /usr/bin/python3; do
+  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import gevent' 2>/dev/null; then
+    py=$p
     break
   fi
 done
+# The second form takes ~5 s: run it while weft runs.
+if [ -n "$py" ]; then
+  sed 's/^\( *\)#gevent\.sleep(1)/\1gevent.sleep(1)/' "$seed" >"$tmp/seed_sleep.py"
+  grep -q '^ *gevent\.sleep(1)' "$tmp/seed_sleep.py" || fail "no '#gevent.sleep(1)' line to uncomment in $seed"
+  "$py" "$tmp/seed_sleep.py" >"$tmp/py_sleep" 2>&1 &
+  py_sleep_pid=$!
+fi
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# One worker: the exact order.
+"$bin" >"$tmp/weft" || fail "getcurrent exited $?"
+cat "$tmp/weft"
+[ "$(grep -cE '^<Fiber [0-9]+ on worker 0> [0-4]$' "$tmp/weft")" = 15 ] ||
+  fail "expected 15 lines '<Fiber N on worker 0> i'"
+normalize_weft "$tmp/weft" >"$tmp/weft.norm"
+diff "$tmp/expected" "$tmp/weft.norm" ||
+  fail "one worker: the order differs from gevent's, g1's lines first (diff: expected, weft normalised)"
+
+start=$(now_ms)
+"$bin" --sleep >"$tmp/weft_sleep" || fail "getcurrent --sleep exited $?"
+ms=$(( $(now_ms) - start ))
+echo "--sleep: elapsed_ms=$ms"
+normalize_weft "$tmp/weft_sleep" >"$tmp/weft_sleep.norm"
+diff "$tmp/expected_sleep" "$tmp/weft_sleep.norm" ||
+  fail "--sleep, one worker: the order differs from gevent's (diff: expected, weft normalised)"
+# Five 1 s sleeps a fiber, the three fibers' at the same time: ~5 s, not 15.
+[ "$ms" -ge 5000 ] && [ "$ms" -lt 7500 ] || fail "--sleep took $ms ms, expected ~5000"
+
+# Several workers: the same lines, each fiber counting 0..4 in order; how
+# their lines interleave is up to the scheduler.
+for w in 2 4; do
+  for mode in "" "--sleep --scale=0.1"; do
+    # shellcheck disable=SC2086
+    "$bin" --workers=$w $mode >"$tmp/multi" || fail "--workers=$w $mode exited $?"
+    normalize_weft "$tmp/multi" >"$tmp/multi.norm"
+    [ "$(sort "$tmp/multi.norm")" = "$(sort "$tmp/expected")" ] ||
+      fail "--workers=$w $mode printed: $(cat "$tmp/multi")"
+    bad=$(awk '{ if ($2 != next_i[$1] + 0) print; next_i[$1] = $2 + 1 }' "$tmp/multi.norm")
+    [ -z "$bad" ] || fail "--workers=$w $mode: a fiber printed out of order: $bad"
+  done
+done
+
+# The seed, in both forms.
+if [ -n "$py" ]; then
+  "$py" "$seed" >"$tmp/py" || fail "$seed exited $?"
+  normalize_gevent "$tmp/py" >"$tmp/py.norm"
+  diff "$tmp/py.norm" "$tmp/weft.norm" ||
+    fail "weft's output differs from the seed's (diff: seed, weft; both normalised)"
+  wait "$py_sleep_pid" || fail "the seed with gevent.sleep(1) exited $?: $(cat "$tmp/py_sleep")"
+  normalize_gevent "$tmp/py_sleep" >"$tmp/py_sleep.norm"
+  diff "$tmp/py_sleep.norm" "$tmp/weft_sleep.norm" ||
+    fail "--sleep: weft's output differs from the seed's (diff: seed, weft; both normalised)"
+  echo "same lines as $(basename "$seed") in both forms ($py), reprs aside"
+else
+  echo "no python3 with gevent: compared with the expected lines only"
+fi
 
 err=$("$bin" --workers=-3 2>&1 >/dev/null); rc=$?
 [ "$rc" = 2 ] || fail "--workers=-3 must exit 2, got $rc"

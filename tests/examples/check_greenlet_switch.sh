@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs examples/greenlet_switch, on the main thread and inside a weft fiber,
-# and checks its output against the expected lines and, if a python3 with the
-# greenlet module is installed, against examples/seeds/greenlet_switch.py's.
+# Checks examples/greenlet_switch, the port of seeds #2 and #6
+# (examples/seeds/greenlet_switch.py, which takes the rounds as argv[1]), on
+# the main thread and inside a weft fiber: its output must be the expected
+# lines below, and, with a python3 that has greenlet, `diff`s with the
+# seed's output byte for byte. The A/B ping-pong sleeps 0.5 s between any
+# two of its lines, so the rounds are few.
 set -u
 bin=$1
 seed=$2
@@ -11,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 expected() {  # $1: rounds
   printf '%s\n' 123 789 456 666
-  for ((i = 1; i <= $1; i++)); do printf 'A%d\nB%d\n' "$i" "$i"; done
+  for ((i = 1; i <= $1; i++)); do printf '%s\n' ----A---- ----B----; done
 }
 
 # A python3 that can import greenlet: the one on PATH, else Debian's.
@@ -23,19 +26,24 @@ for p in python3 /usr/bin/python3; do
   fi
 done
 
-for rounds in 5 2 0; do
+for rounds in 2 0; do
   expected "$rounds" >"$tmp/expected"
   for mode in --nofiber --fiber; do
-    "$bin" --rounds="$rounds" "$mode" >"$tmp/cpp" || fail "--rounds=$rounds $mode exited $?"
-    [ "$rounds" = 5 ] && [ "$mode" = --nofiber ] && cat "$tmp/cpp"
-    cmp -s "$tmp/expected" "$tmp/cpp" || {
-      diff "$tmp/expected" "$tmp/cpp"
-      fail "--rounds=$rounds $mode: output differs from the expected lines"
-    }
+    start=$(date +%s%N)
+    "$bin" --rounds="$rounds" "$mode" >"$tmp/weft" || fail "--rounds=$rounds $mode exited $?"
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    [ "$rounds" = 2 ] && [ "$mode" = --nofiber ] && cat "$tmp/weft"
+    diff "$tmp/expected" "$tmp/weft" ||
+      fail "--rounds=$rounds $mode: output differs from the expected lines (diff: expected, weft)"
+    # test1 and test2 each sleep 0.5 s when switched back to: one sleep
+    # between any two of the ping-pong's 2 x rounds lines.
+    min=$(( rounds > 0 ? (2 * rounds - 1) * 500 : 0 ))
+    [ "$ms" -ge "$min" ] || fail "--rounds=$rounds $mode took $ms ms, less than its sleeps ($min ms)"
   done
   if [ -n "$python" ]; then
-    "$python" "$seed" --rounds="$rounds" >"$tmp/py" || fail "the Python original exited $?"
-    cmp -s "$tmp/py" "$tmp/cpp" || { diff "$tmp/py" "$tmp/cpp"; fail "--rounds=$rounds: C++ and Python outputs differ"; }
+    "$python" "$seed" "$rounds" >"$tmp/py" || fail "the seed exited $?"
+    diff "$tmp/py" "$tmp/weft" ||
+      fail "--rounds=$rounds: weft's output differs from the seed's (diff: seed, weft)"
   fi
 done
 if [ -n "$python" ]; then

@@ -1,8 +1,11 @@
-# Shared by the check scripts of the example servers: start one on a free
-# port, learn the port from its "Listening on ..." line, stop it on exit.
+# For the check scripts of the example servers (check_http_hello.sh): start
+# one on a free port, learn the port from its "Listening on ..." line (on
+# stdout or stderr: both go to $log), stop it on exit. (check_echo_server.sh
+# keeps the server's stdout apart, to diff it with the seed's, and does
+# without.)
 #
 #   source "$(dirname "$0")/server_lib.sh"
-#   start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2
+#   start_server '^Listening on http://127\.0\.0\.1:([0-9]+)/$' "$bin" --port=0 --workers=2
 #   ... use $port, $log, $server; fail "message" on a failed check
 dir=$(mktemp -d)
 log=$dir/server.log
