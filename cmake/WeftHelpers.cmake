@@ -1,8 +1,12 @@
 # weft_cc_library(NAME name [ALIAS ns::name] HDRS ... SRCS ... DEPS ...)
 # One library per folder; headers are reached as <weft/...> (see the top-level link).
+# Its headers need C++20 (constinit, std::span, concepts): cxx_std_20 is a usage
+# requirement, so a project linking weft, installed or not, compiles as C++20
+# without setting CMAKE_CXX_STANDARD itself.
 function(weft_cc_library)
   cmake_parse_arguments(W "" "NAME;ALIAS" "HDRS;SRCS;DEPS" ${ARGN})
   add_library(${W_NAME} ${W_SRCS} ${W_HDRS})
+  target_compile_features(${W_NAME} PUBLIC cxx_std_20)
   target_include_directories(${W_NAME} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
     $<INSTALL_INTERFACE:include>)

@@ -4,14 +4,10 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# A sanitizer build installs instrumented libraries: whatever links them must be
-# built and linked with the same -fsanitize (else: undefined __asan_*/__tsan_*).
-# The build tree gets it globally (WeftOptions.cmake); installed weft::core
-# carries it as a usage requirement.
-if(WEFT_SANITIZE)
-  target_compile_options(weft_core INTERFACE $<INSTALL_INTERFACE:-fsanitize=${WEFT_SANITIZE}>)
-  target_link_options(weft_core INTERFACE $<INSTALL_INTERFACE:-fsanitize=${WEFT_SANITIZE}>)
-endif()
+# A sanitizer build installs instrumented libraries, and headers whose inline
+# switch code depends on WEFT_ASAN / WEFT_TSAN: weft::core carries both the
+# -fsanitize flags and those macros to its users through weft::sanitize (see
+# WeftOptions.cmake). Every exported library requires C++20 (weft_cc_library).
 
 install(TARGETS weft_core weft_sync weft_io weft_weft EXPORT weftTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

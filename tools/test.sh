@@ -4,15 +4,17 @@
 # usage: tools/test.sh [--quick]
 #   1. tools/setup.sh (installs missing Debian packages)
 #   2. `release` preset: build, then the whole ctest suite
-#   3. `tsan` preset: build, then the tests labelled `stress` or `core` under
-#      ThreadSanitizer (skipped with --quick)
+#   3. `tsan` preset: build, then the tests labelled `stress`, `core` or
+#      `install` under ThreadSanitizer (skipped with --quick); `install` checks
+#      that a consumer of the installed TSan build gets its flags and macros
 # Runs every step it can, prints a summary, and exits non-zero if any step
 # failed. Takes a few minutes on 2 cores (the tsan build is most of it).
 #
 # Environment: JOBS (build parallelism, default nproc), TEST_JOBS (ctest
-# parallelism, default 2), TSAN_LABELS (ctest -L regex, default 'stress|core'),
-# RELEASE_TEST_BUDGET / TSAN_TEST_BUDGET (seconds each ctest run may take in
-# all, default 240 / 360: a hung test fails as Timeout instead of stalling CI).
+# parallelism, default 2), TSAN_LABELS (ctest -L regex, default
+# 'stress|core|install'), RELEASE_TEST_BUDGET / TSAN_TEST_BUDGET (seconds each
+# ctest run may take in all, default 240 / 360: a hung test fails as Timeout
+# instead of stalling CI).
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,14 +24,14 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 
 jobs="${JOBS:-$(nproc)}"
 test_jobs="${TEST_JOBS:-2}"
-tsan_labels="${TSAN_LABELS:-stress|core}"
+tsan_labels="${TSAN_LABELS:-stress|core|install}"
 release_budget="${RELEASE_TEST_BUDGET:-240}"
 tsan_budget="${TSAN_TEST_BUDGET:-360}"
 # TSAN_EXCLUDE: a ctest -E regex to leave tests out of the tsan step (none by default).
