@@ -17,10 +17,12 @@ function(weft_cc_library)
 endfunction()
 
 # weft_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [TIMEOUT s])
+# Tests are white-box: they also reach core/private/ (weft_core_private).
 function(weft_cc_test)
   cmake_parse_arguments(W "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${W_NAME} ${W_SRCS})
-  target_link_libraries(${W_NAME} PRIVATE ${W_DEPS} weft_flags GTest::gtest GTest::gtest_main)
+  target_link_libraries(${W_NAME} PRIVATE ${W_DEPS} weft_core_private weft_flags GTest::gtest
+                        GTest::gtest_main)
   add_test(NAME ${W_NAME} COMMAND ${W_NAME})
   if(NOT W_TIMEOUT)
     set(W_TIMEOUT 300)

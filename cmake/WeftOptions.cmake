@@ -29,20 +29,29 @@ endif()
 set(weft_sanitize_options "")       # compile options, for weft and its users
 set(weft_sanitize_definitions "")   # macros its headers test
 set(weft_sanitize_own_options "")   # compile options for weft's own build only
-if(WEFT_SANITIZE STREQUAL "address")
-  set(weft_sanitize_options -fsanitize=address -fno-omit-frame-pointer)
-  set(weft_sanitize_definitions BOOST_USE_ASAN WEFT_ASAN=1)
-elseif(WEFT_SANITIZE STREQUAL "thread")
-  set(weft_sanitize_options -fsanitize=thread)
-  set(weft_sanitize_definitions BOOST_USE_TSAN WEFT_TSAN=1)
-  # TSan does not model fences; weft publishes data only through release/acquire
-  # pairs, and its fences order atomics only (see run_queue.h, parker.cc).
-  set(weft_sanitize_own_options -Wno-tsan)
-elseif(WEFT_SANITIZE STREQUAL "undefined")
-  set(weft_sanitize_options -fsanitize=undefined)
-  set(weft_sanitize_own_options -fno-sanitize-recover=undefined)
-elseif(NOT WEFT_SANITIZE STREQUAL "")
-  message(FATAL_ERROR "WEFT_SANITIZE must be address, thread, undefined or empty")
+# WEFT_SANITIZE is one sanitizer or a comma-separated list of them
+# ("address,undefined": one build, one test run for both).
+string(REPLACE "," ";" weft_sanitizers "${WEFT_SANITIZE}")
+foreach(sanitizer IN LISTS weft_sanitizers)
+  if(sanitizer STREQUAL "address")
+    list(APPEND weft_sanitize_options -fsanitize=address -fno-omit-frame-pointer)
+    list(APPEND weft_sanitize_definitions BOOST_USE_ASAN WEFT_ASAN=1)
+  elseif(sanitizer STREQUAL "thread")
+    list(APPEND weft_sanitize_options -fsanitize=thread)
+    list(APPEND weft_sanitize_definitions BOOST_USE_TSAN WEFT_TSAN=1)
+    # TSan does not model fences; weft publishes data only through release/acquire
+    # pairs, and its fences order atomics only (see run_queue.h, idle_workers.cc).
+    list(APPEND weft_sanitize_own_options -Wno-tsan)
+  elseif(sanitizer STREQUAL "undefined")
+    list(APPEND weft_sanitize_options -fsanitize=undefined)
+    list(APPEND weft_sanitize_own_options -fno-sanitize-recover=undefined)
+  else()
+    message(FATAL_ERROR "WEFT_SANITIZE must be address, thread, undefined, a comma-separated "
+                        "list of them, or empty (got '${WEFT_SANITIZE}')")
+  endif()
+endforeach()
+if("address" IN_LIST weft_sanitizers AND "thread" IN_LIST weft_sanitizers)
+  message(FATAL_ERROR "WEFT_SANITIZE: address and thread cannot be combined")
 endif()
 if(WEFT_SANITIZE)
   add_compile_options(${weft_sanitize_options} ${weft_sanitize_own_options})

@@ -2,10 +2,13 @@
 //
 // weft reports outcomes a program should handle (I/O failures, timeouts) as
 // absl::Status. Exceptions are reserved for two things:
-//   * weft::UsageError — a programming error at the call site (joining a fiber
-//     twice, calling a fiber-only function on a plain thread, spawning on a
-//     runtime that is shutting down), the way std::thread::join throws
-//     std::system_error;
+//   * weft::UsageError — a programming error at the call site (joining an
+//     empty Fiber handle, calling a fiber-only function on a plain thread,
+//     Runtime::spawn from outside a runtime that is shutting down), the way
+//     std::thread::join throws std::system_error. A fiber of a runtime that
+//     is shutting down (one being unwound) may still spawn: that is no
+//     error, and the new fiber starts already killed (it runs until its
+//     first suspension point, where it unwinds; see Runtime::spawn);
 //   * weft::FiberExit — thrown inside a fiber that is being killed (runtime
 //     shutdown, or Fiber::kill) at its suspension point, so the fiber unwinds
 //     and its destructors run.

@@ -16,6 +16,16 @@
 //   w.kill();            // w unwinds from its wait with weft::FiberExit
 //   w.join();            // w.killed() is now true
 //
+// A handle stays a handle to its fiber for as long as it lives, as a gevent
+// greenlet object does: once the fiber has finished (returned, thrown, been
+// killed) and even after get(), id(), name(), ready(), killed() still
+// answer, join() and join_for() return at once, and kill() does nothing.
+// get() alone is once-only: it takes the value out (a second get() throws
+// UsageError). Only an empty handle (default-constructed, moved from,
+// detached) throws UsageError from join, get and kill. A finished fiber's
+// stack slot (where its result lives) stays with its handle until the
+// handle is dropped or detached.
+//
 // Handles are not thread-safe: use one handle from one fiber or thread at a
 // time (many handles on many threads are fine). A handle may outlive its
 // Runtime, but only to be dropped.
@@ -75,12 +85,12 @@ class FiberBase {
  public:
   FiberBase() = default;
   FiberBase(FiberBase&& other) noexcept
-      : ctl_(std::exchange(other.ctl_, nullptr)), joined_(other.joined_) {}
+      : ctl_(std::exchange(other.ctl_, nullptr)), taken_(std::exchange(other.taken_, false)) {}
   FiberBase& operator=(FiberBase&& other) noexcept {
     if (this != &other) {
       reset();
       ctl_ = std::exchange(other.ctl_, nullptr);
-      joined_ = other.joined_;
+      taken_ = std::exchange(other.taken_, false);
     }
     return *this;
   }
@@ -89,7 +99,7 @@ class FiberBase {
   ~FiberBase() { reset(); }
 
   // True if this handle refers to a fiber (not default-constructed, moved
-  // from, detached, or consumed by get()).
+  // from or detached); still true after the fiber finished and after get().
   bool valid() const { return ctl_ != nullptr; }
   explicit operator bool() const { return valid(); }
 
@@ -106,22 +116,26 @@ class FiberBase {
            ctl_->join_word.load(std::memory_order_acquire) == internal::kJoinDone;
   }
 
-  // Waits until the fiber finishes. Blocks the calling fiber (parking it; its
-  // worker runs other fibers), or the calling thread if it is not a fiber.
-  // Throws UsageError if the handle is invalid or was already joined, or a
-  // fiber joins itself; throws FiberExit if the caller is killed while waiting.
+  // Waits until the fiber finishes; returns at once if it has (gevent's
+  // join: any number of times, also after get()). Blocks the calling fiber
+  // (parking it; its worker runs other fibers), or the calling thread if it
+  // is not a fiber. Throws UsageError if the handle is empty or a fiber
+  // joins itself; throws FiberExit if the caller is killed while waiting.
   void join() {
     check_valid("join");
-    if (joined_) throw UsageError(describe("join: fiber ", " was already joined"));
     internal::join_fiber(ctl_, INT64_MAX);
-    joined_ = true;
   }
 
-  // Waits at most `timeout` for the fiber to finish; true if it did. Unlike
-  // join(), may be called again. Blocks like join().
+  // Waits at most `timeout` for the fiber to finish; true if it did. Blocks
+  // like join().
   bool join_for(absl::Duration timeout) {
     check_valid("join_for");
     return internal::join_fiber(ctl_, internal::deadline_after(timeout));
+  }
+  // As join_for, until `deadline`.
+  bool join_until(absl::Time deadline) {
+    check_valid("join_until");
+    return internal::join_fiber(ctl_, internal::deadline_at(deadline));
   }
 
   // True if the fiber ended because it was killed (weft::FiberExit), false
@@ -146,16 +160,17 @@ class FiberBase {
   //     once, as gevent does (unless it is already unwinding: then at its
   //     next suspension point after the unwinding ends).
   // Any fiber or thread; blocks nothing (the kill itself never waits).
-  // Throws UsageError on an empty handle. Must not race with the
-  // destruction of the fiber's Runtime.
+  // Throws UsageError on an empty handle (not on a finished fiber's, nor
+  // after get()). Must not race with the destruction of the fiber's
+  // Runtime.
   void kill() {
     check_valid("kill");
     internal::kill_fiber(ctl_);
   }
 
   // kill(), then join_for(timeout): true once the fiber has finished
-  // (gevent's kill(block=True, timeout=...)). Blocks like join(). Like
-  // join_for, it may be repeated and does not count as join().
+  // (gevent's kill(block=True, timeout=...)). Blocks like join(); may be
+  // repeated.
   bool kill_and_join(absl::Duration timeout = absl::InfiniteDuration()) {
     kill();
     return join_for(timeout);
@@ -171,35 +186,33 @@ class FiberBase {
   void check_valid(const char* what) const {
     if (ctl_ == nullptr) {
       throw UsageError(std::string("weft::Fiber::") + what +
-                       " on an empty handle (default-constructed, moved from, detached or "
-                       "already consumed by get())");
+                       " on an empty handle (default-constructed, moved from or detached)");
     }
   }
   std::string describe(const char* prefix, const char* suffix) const {
     return std::string("weft::Fiber::") + prefix + std::to_string(ctl_->id) + suffix;
   }
-  // Joins if needed and rethrows the fiber's exception, if any.
+  // Joins if needed, marks the outcome taken and rethrows the fiber's
+  // exception, if any. The handle keeps the slot: it still answers id(),
+  // ready(), join() and kill() afterwards.
   void wait_for_outcome() {
     check_valid("get");
+    if (taken_) {
+      throw UsageError(describe("get: the outcome of fiber ",
+                                " was already taken by get(); get() is once-only"));
+    }
     if (!ready()) internal::join_fiber(ctl_, INT64_MAX);
-    if (ctl_->error) {
-      std::exception_ptr e = ctl_->error;
-      reset();
-      std::rethrow_exception(e);
-    }
-    if (ctl_->killed) {
-      std::string what = describe("get: fiber ", " was killed and has no value");
-      reset();
-      throw FiberKilled(what);
-    }
+    taken_ = true;
+    if (ctl_->error) std::rethrow_exception(ctl_->error);
+    if (ctl_->killed) throw FiberKilled(describe("get: fiber ", " was killed and has no value"));
   }
   void reset() {
     if (ctl_ != nullptr) internal::release_fiber_handle(std::exchange(ctl_, nullptr));
-    joined_ = false;
+    taken_ = false;
   }
 
   internal::FiberControl* ctl_ = nullptr;
-  bool joined_ = false;
+  bool taken_ = false;  // get() ran: the value has been moved out
 
   friend class FiberRef;
   friend struct FiberFactory;
@@ -214,14 +227,14 @@ class Fiber : public FiberBase {
   Fiber() = default;
 
   // Waits for the fiber (joining it if not yet joined) and returns its value,
-  // or rethrows its exception (FiberKilled if it was killed). Consumes the
-  // handle: it is invalid afterwards. Blocks like join().
+  // or rethrows its exception (FiberKilled if it was killed). Once-only: the
+  // value is moved out, and a second get() throws UsageError. The handle
+  // stays valid (id(), ready(), join(), kill() as for any finished fiber).
+  // Blocks like join().
   T get() {
     wait_for_outcome();
     auto* slot = static_cast<internal::ResultSlot<T>*>(ctl_->result);
-    T value = std::move(*slot->get());
-    reset();
-    return value;
+    return std::move(*slot->get());
   }
 
  private:
@@ -234,11 +247,8 @@ class Fiber<void> : public FiberBase {
  public:
   Fiber() = default;
   // Waits for the fiber and rethrows its exception, if any (FiberKilled if
-  // it was killed). Consumes the handle.
-  void get() {
-    wait_for_outcome();
-    reset();
-  }
+  // it was killed). Once-only, like Fiber<T>::get(); the handle stays valid.
+  void get() { wait_for_outcome(); }
 
  private:
   friend struct FiberFactory;

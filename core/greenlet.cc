@@ -45,7 +45,7 @@
 #include <unordered_map>
 
 #include "weft/core/internal/lock.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/private/worker.h"
 
 namespace weft::internal {
 

@@ -1,16 +1,13 @@
 #include "weft/core/runtime.h"
 
-#include <exception>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/private/runtime_core.h"
+#include "weft/core/private/worker.h"
 
 namespace weft {
 
@@ -90,20 +87,6 @@ void abandon_fiber(RuntimeCore* rt, FiberControl* f) { rt->abandon(f); }
 void start_fiber(RuntimeCore* rt, FiberControl* f) { rt->start(f); }
 void release_fiber_handle(FiberControl* f) { RuntimeCore::release_handle(f); }
 
-void kill_fiber(FiberControl* f) {
-  // Acquire: pairs with the fiber's exchange to kJoinDone. A finished fiber
-  // is left alone (its runtime may even be gone: the handle is orphaned).
-  if (f->join_word.load(std::memory_order_acquire) == kJoinDone) return;
-  f->runtime->request_kill(f);
-  // Killing oneself raises at once, as greenlet.kill() on the current
-  // greenlet does; not while unwinding (a destructor must not throw): the
-  // sticky flag then fires at the next suspension point.
-  Worker* w = Worker::current();
-  if (w != nullptr && w->current_fiber() == f && std::uncaught_exceptions() == 0) {
-    throw FiberExit{};
-  }
-}
-
 RuntimeCore* current_runtime_or_throw(const char* who) {
   RuntimeCore* rt = RuntimeCore::current();
   if (rt == nullptr) {
@@ -114,26 +97,5 @@ RuntimeCore* current_runtime_or_throw(const char* who) {
 }
 
 }  // namespace internal
-
-JoinAllResult join_all(std::span<const FiberRef> fibers, absl::Duration timeout) {
-  int64_t deadline = internal::deadline_after(timeout);
-  bool timed_out = false;
-  for (const FiberRef& f : fibers) {
-    if (f.control() != nullptr && !internal::join_fiber(f.control(), deadline)) {
-      timed_out = true;
-      break;
-    }
-  }
-  if (!timed_out) return JoinAllResult(fibers.size());
-  // One snapshot after the waiting: fibers after the one that timed out may
-  // have finished too (and count: gevent's joinall also reports them).
-  std::vector<bool> done(fibers.size());
-  for (std::size_t i = 0; i < fibers.size(); ++i) {
-    internal::FiberControl* c = fibers[i].control();
-    // Acquire: pairs with the fiber's exchange to kJoinDone.
-    done[i] = c == nullptr || c->join_word.load(std::memory_order_acquire) == internal::kJoinDone;
-  }
-  return JoinAllResult(std::move(done));
-}
 
 }  // namespace weft

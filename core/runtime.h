@@ -92,8 +92,15 @@ class Runtime {
   static absl::StatusOr<std::unique_ptr<Runtime>> create(RuntimeOptions options = {});
 
   // Starts `f(args...)` as a fiber on this runtime; callable from any thread,
-  // inside or outside the runtime. Throws UsageError once shutdown() has
-  // begun (from outside the runtime). Blocks nothing.
+  // inside or outside the runtime. Blocks nothing. Once shutdown() has
+  // begun:
+  //   * from outside the runtime (a plain thread, another runtime's fiber)
+  //     it throws UsageError and starts nothing;
+  //   * from one of this runtime's own fibers (they are all being unwound,
+  //     and a destructor may hand work to a new fiber) it succeeds, but the
+  //     new fiber starts already killed: it runs its body until its first
+  //     suspension point, where it throws FiberExit, so work that need not
+  //     wait gets done and nothing holds shutdown up.
   template <typename F, typename... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
   Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {

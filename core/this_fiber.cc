@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/internal/fiber_api.h"
+#include "weft/core/private/worker.h"
 
 namespace weft {
 namespace {

@@ -41,8 +41,8 @@
 
 #include "weft/core/errors.h"
 #include "weft/core/internal/clock.h"
+#include "weft/core/internal/fiber_api.h"
 #include "weft/core/internal/fiber_control.h"
-#include "weft/core/internal/park.h"
 
 namespace weft {
 

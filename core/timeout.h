@@ -51,7 +51,7 @@
 // parks with min(its own deadline, the scope's) through the worker's timer
 // heap, exactly as a wait with a deadline does; a wait that ends first
 // leaves only a stale heap entry behind, dropped when due (lazy
-// cancellation, see core/internal/timer_heap.h). With no Timeout alive a
+// cancellation, see core/private/timer_heap.h). With no Timeout alive a
 // wait pays one load and compare.
 //
 // A Timeout belongs to the fiber that created it: create and destroy it on

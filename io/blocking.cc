@@ -1,25 +1,25 @@
 // The offload pool behind weft::blocking, and how a fiber waits for it.
 //
 // Waiting. run_offloaded() queues the OffloadJob (which lives on the fiber's
-// stack) and suspends the fiber with its own Handover action,
-// on_offload_parked. That action runs after the switch, on the worker's next
-// context, and publishes the fiber by CAS of job->state from kOffloadPending
-// to the FiberControl*. The offload thread, once fn has returned, exchanges
-// the state to kOffloadDone:
+// stack) and parks the fiber with park_uninterruptible (fiber_api.h), whose
+// publish callback, publish_offload, runs after the switch, on the worker's
+// next context, and publishes the fiber by CAS of job->state from
+// kOffloadPending to the FiberControl*. The offload thread, once fn has
+// returned, exchanges the state to kOffloadDone:
 //   * it finds the fiber pointer: the fiber is parked and only this thread
-//     may wake it; it wakes it (RuntimeCore::wake) and touches the job no
+//     may wake it; it wakes it (internal::wake) and touches the job no
 //     more;
 //   * it finds kOffloadPending: the fiber has not finished switching out;
 //     its Handover's CAS then fails, sees kOffloadDone and makes the fiber
-//     runnable again at once. The offload thread never touches the job after
-//     its exchange.
+//     runnable again at once (publish_offload returns true). The offload
+//     thread never touches the job after its exchange.
 // Either way exactly one side wakes the fiber, once, and the fiber runs again
 // only after the offload thread's last touch of the job: the record may live
 // on the fiber's stack, and fn may refer to the fiber's locals.
 //
 // The wait is uninterruptible: the fiber's epoch stays at its "running" value
 // 4k for the whole wait (fiber_control.h: "parked in a wait nobody may
-// interrupt"), so RuntimeCore::request_kill only sets the kill flag, timers
+// interrupt"), so a kill (RuntimeCore::request_kill) only sets the kill flag, timers
 // and stale tokens cannot match, and the sole wake-up is the pool's. The kill
 // is honoured when the fiber resumes: run_offloaded throws FiberExit (and a
 // weft::Timeout that expired meanwhile, TimeoutError), through the same
@@ -56,12 +56,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "weft/core/internal/context.h"
-#include "weft/core/internal/fiber_control.h"
-#include "weft/core/internal/lock.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft::internal {
 namespace {
@@ -177,7 +172,7 @@ class OffloadPool {
     auto* f = reinterpret_cast<FiberControl*>(prev);
     // The fiber is parked and alive until we wake it, so is its runtime
     // (shutdown waits for every live fiber; wake() keeps it alive until done).
-    f->runtime->wake(f);
+    wake(f);
   }
 
   Lock mu_;
@@ -192,20 +187,19 @@ class OffloadPool {
   const int max_threads_;
 };
 
-// Runs on the worker's next context, after the fiber has switched out.
-void on_offload_parked(Handover* h) {
-  // Copy first: once published, the fiber may resume and *h be gone.
-  auto* job = static_cast<OffloadJob*>(h->arg);
-  auto* self = reinterpret_cast<FiberControl*>(static_cast<uintptr_t>(h->arg2));
+// The park's PublishFn: runs in the Handover, on the worker's next context,
+// after the fiber has switched out. True: fn has returned already, run again
+// at once (on this worker, next slot).
+bool publish_offload(FiberControl* self, uint64_t /*token*/, void* arg) {
+  auto* job = static_cast<OffloadJob*>(arg);
   uintptr_t expected = kOffloadPending;
   // Release: publishes the parked fiber to the offload thread (its acq_rel
   // exchange). Acquire on failure: fn's result is visible to the fiber.
   if (job->state.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(self),
                                          std::memory_order_acq_rel, std::memory_order_acquire)) {
-    return;  // the offload thread wakes us; do not touch job or h from here on
+    return false;  // the offload thread wakes us; do not touch job from here on
   }
-  // fn has returned already: run again at once (on this worker, next slot).
-  self->runtime->wake(self);
+  return true;
 }
 
 }  // namespace
@@ -214,11 +208,7 @@ void run_offloaded(OffloadJob* job) {
   FiberControl* self = require_fiber("weft::blocking");
   throw_if_killed(self);
   OffloadPool::get().submit(job);
-  Handover h;
-  h.action = &on_offload_parked;
-  h.arg = job;
-  h.arg2 = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(self));
-  Worker::current()->suspend(&h);
+  park_uninterruptible(&publish_offload, job);
   // Acquire: pairs with the offload thread's exchange; fn's result and
   // error are ours. Always kOffloadDone here: nothing else wakes this wait.
   if (job->state.load(std::memory_order_acquire) != kOffloadDone) __builtin_trap();

@@ -1,7 +1,10 @@
 // Parking for channel waiters (see internal/chan_wait.h).
 #include "weft/sync/internal/chan_wait.h"
 
-#include "weft/core/internal/park.h"
+#include <cstdio>
+#include <cstdlib>
+
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft::internal {
 namespace {
@@ -17,6 +20,7 @@ struct PublishArgs {
 // waiters only under a lock, so once the token is in every waiter the locks
 // may go. The first unlock may let a claimer in, which may wake the fiber and
 // end its stack frame: copy the lock pointers first.
+// (No analysis: it releases locks its caller's fiber took, after the switch.)
 bool publish(FiberControl*, uint64_t token, void* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   auto* a = static_cast<PublishArgs*>(arg);
   for (int i = 0; i < a->n; ++i) a->ws[i].token = token;
@@ -35,8 +39,17 @@ void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
   park_current(deadline_ns, &publish, &a);
 }
 
+void abort_destroyed_with_waiters(const char* what, std::size_t n) {
+  std::fprintf(stderr,
+               "weft: %s destroyed while %zu fiber%s wait%s on it (destroy it only once no "
+               "fiber can wait on it any more)\n",
+               what, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+  std::fflush(stderr);
+  std::abort();
+}
+
 void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // releases a lock its caller took
   lock.unlock();
   throw_outside_fiber(who);
 }

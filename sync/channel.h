@@ -8,6 +8,30 @@
 //   });
 //   for (std::string s : ch) std::puts(s.c_str());   // until closed and drained
 //
+//   auto log = weft::Channel<std::string>::unbounded();  // send never waits
+//   (void)log.try_send("started");                       // temporaries too
+//   absl::StatusOr<std::string> line = log.recv_for(absl::Seconds(1));
+//
+// What each call returns, by one rule: a call that may wait and can fail
+// for more than one reason returns absl::Status / absl::StatusOr (send:
+// the channel closed; the timed calls send_for / send_until / recv_for /
+// recv_until: DeadlineExceeded too, and OutOfRange once closed and
+// drained); recv(), which can only end without a value because the channel
+// is closed and drained, returns std::optional (nullopt: the end, so
+// range-for and `while (auto v = ch.recv())` read naturally); the try_
+// calls never wait and return bool / std::optional (false / nullopt:
+// nothing could be done now). Timed calls follow weft's one convention:
+// `_for(absl::Duration)` and `_until(absl::Time)`.
+//
+// A Channel is neither copyable nor movable: fibers share it by reference,
+// and its waiters' records point into it, so moving one while any fiber
+// holds a reference (or waits on it) would leave them on a dead object.
+// Factories return it by value all the same (C++17 guaranteed elision:
+// `auto ch = Channel<int>::unbounded();`); to hand a channel around, own it
+// with std::unique_ptr or std::shared_ptr. Destroying a Channel while
+// fibers wait on it aborts the process with a message naming it and how
+// many wait (their wake-up would touch freed memory).
+//
 // Capacity 0 (the default) is a rendezvous: send() returns once a receiver
 // has taken the value. Values are received in the order they were sent
 // (per sender; interleaved across senders). A sender or receiver that must
@@ -31,8 +55,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
+#include "weft/core/internal/fiber_api.h"
 #include "weft/sync/internal/chan_wait.h"
 #include "weft/sync/internal/spin_lock.h"
 
@@ -46,8 +69,23 @@ class Channel {
   // 0: unbuffered; kUnbounded: never full; otherwise at most `capacity`
   // values wait in the channel.
   explicit Channel(std::size_t capacity = 0) : capacity_(capacity) {}
+  // A channel that is never full: send() never waits (Channel(kUnbounded)).
+  static Channel unbounded() { return Channel(kUnbounded); }
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
+  // Not movable: see the banner.
+  Channel(Channel&&) = delete;
+  Channel& operator=(Channel&&) = delete;
+  // Aborts the process, naming the channel and how many fibers wait, if any
+  // fiber still waits in send, recv or a select on it.
+  ~Channel() {
+    std::size_t n;
+    {
+      internal::SpinLockGuard g(lock_);
+      n = receivers_.size() + senders_.size();
+    }
+    if (n != 0) internal::abort_destroyed_with_waiters("weft::Channel", n);
+  }
 
   // Sends `value`, parking the fiber while the channel is full (or, when
   // unbuffered, until a receiver has taken it). FailedPrecondition if the
@@ -55,21 +93,29 @@ class Channel {
   // dropped). Throws FiberExit if killed while waiting (TimeoutError if a
   // weft::Timeout expires; the value is then not sent); UsageError if it must
   // wait on a plain thread (the value is then not sent).
-  absl::Status send(T value) { return send_until(std::move(value), INT64_MAX); }
-  // As send(), giving up with DeadlineExceeded after `timeout`.
+  absl::Status send(T value) { return send_until_ns(std::move(value), INT64_MAX); }
+  // As send(), giving up with DeadlineExceeded after `timeout` / at
+  // `deadline`.
   absl::Status send_for(T value, absl::Duration timeout) {
-    return send_until(std::move(value), internal::deadline_after(timeout));
+    return send_until_ns(std::move(value), internal::deadline_after(timeout));
+  }
+  absl::Status send_until(T value, absl::Time deadline) {
+    return send_until_ns(std::move(value), internal::deadline_at(deadline));
   }
   // Sends only if that needs no wait (a receiver waiting, or room in the
-  // buffer); moves from `value` only on success.
+  // buffer), and the channel is open; true if sent. Moves from `value` only
+  // on success, so a value that was not sent is still the caller's. Takes
+  // lvalues and temporaries alike. Any thread; blocks nothing.
   bool try_send(T& value);
+  bool try_send(T&& value) { return try_send(value); }
 
   // Receives the next value, parking the fiber while there is none; nullopt
   // once the channel is closed and drained.
   std::optional<T> recv();
-  // As recv(), giving up after `timeout`: DeadlineExceeded, or OutOfRange
-  // once the channel is closed and drained.
+  // As recv(), giving up after `timeout` / at `deadline`: DeadlineExceeded,
+  // or OutOfRange once the channel is closed and drained.
   absl::StatusOr<T> recv_for(absl::Duration timeout);
+  absl::StatusOr<T> recv_until(absl::Time deadline);
   // Receives a value only if one is ready; never waits.
   std::optional<T> try_recv();
 
@@ -114,8 +160,9 @@ class Channel {
 
   enum class Got { kValue, kClosed, kTimeout, kCancelled };
 
-  absl::Status send_until(T value, int64_t deadline_ns);
-  Got recv_until(std::optional<T>& out, int64_t deadline_ns);
+  absl::Status send_until_ns(T value, int64_t deadline_ns);
+  Got recv_until_ns(std::optional<T>& out, int64_t deadline_ns);
+  absl::StatusOr<T> recv_status(int64_t deadline_ns);
 
   bool full() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     return capacity_ == 0 || (capacity_ != kUnbounded && buf_.size() >= capacity_);
@@ -143,6 +190,7 @@ class Channel {
       buf_.pop_front();
       // A sender waits only on a full buffer: its value takes the free place.
       if (internal::ChanWaiter* s = senders_.claim_front()) {
+        // (No analysis: the lambda runs under lock_, inside hand_over.)
         hand_over(s, wake, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
           buf_.push_back(std::move(*static_cast<T*>(s->slot)));
         });
@@ -166,7 +214,8 @@ class Channel {
     }
     *wake = internal::finish_claimed(w, internal::ChanOutcome::kDone);
   }
-  // Parks the calling fiber in `q` (lock held on entry, released on return).
+  // Parks the calling fiber in `q` (lock held on entry, released on return;
+  // no analysis: the park releases it on the other side of the switch).
   // kPending: not claimed (deadline, kill, spurious); the waiter is unlinked.
   internal::ChanOutcome wait_in(internal::ChanQueue& q, internal::ChanWaiter* w,
                                 internal::FiberControl* self, int64_t deadline_ns)
@@ -192,7 +241,7 @@ class Channel {
 };
 
 template <typename T>
-absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) {
+absl::Status Channel<T>::send_until_ns(T value, int64_t deadline_ns) {
   for (;;) {
     lock_.lock();
     if (closed_) {
@@ -200,6 +249,7 @@ absl::Status Channel<T>::send_until(T value, int64_t deadline_ns) {
       return absl::FailedPreconditionError("weft::Channel::send on a closed channel");
     }
     internal::FiberControl* wake = nullptr;
+    // (No analysis: the lambda runs under lock_, inside locked_call.)
     if (internal::locked_call(
             lock_, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return send_now(value, &wake); })) {
       lock_.unlock();
@@ -241,6 +291,7 @@ template <typename T>
 bool Channel<T>::try_send(T& value) {
   lock_.lock();
   internal::FiberControl* wake = nullptr;
+  // (No analysis: the lambda runs under lock_, inside locked_call.)
   bool ok = !closed_ && internal::locked_call(lock_, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return send_now(value, &wake);
   });
@@ -250,10 +301,11 @@ bool Channel<T>::try_send(T& value) {
 }
 
 template <typename T>
-typename Channel<T>::Got Channel<T>::recv_until(std::optional<T>& out, int64_t deadline_ns) {
+typename Channel<T>::Got Channel<T>::recv_until_ns(std::optional<T>& out, int64_t deadline_ns) {
   for (;;) {
     lock_.lock();
     internal::FiberControl* wake = nullptr;
+    // (No analysis: the lambda runs under lock_, inside locked_call.)
     if (internal::locked_call(
             lock_, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return recv_now(out, &wake); })) {
       lock_.unlock();
@@ -295,14 +347,24 @@ typename Channel<T>::Got Channel<T>::recv_until(std::optional<T>& out, int64_t d
 template <typename T>
 std::optional<T> Channel<T>::recv() {
   std::optional<T> out;
-  recv_until(out, INT64_MAX);
+  recv_until_ns(out, INT64_MAX);
   return out;  // empty unless a value came
 }
 
 template <typename T>
 absl::StatusOr<T> Channel<T>::recv_for(absl::Duration timeout) {
+  return recv_status(internal::deadline_after(timeout));
+}
+
+template <typename T>
+absl::StatusOr<T> Channel<T>::recv_until(absl::Time deadline) {
+  return recv_status(internal::deadline_at(deadline));
+}
+
+template <typename T>
+absl::StatusOr<T> Channel<T>::recv_status(int64_t deadline_ns) {
   std::optional<T> out;
-  switch (recv_until(out, internal::deadline_after(timeout))) {
+  switch (recv_until_ns(out, deadline_ns)) {
     case Got::kValue:
       return std::move(*out);
     case Got::kClosed:
@@ -320,6 +382,7 @@ std::optional<T> Channel<T>::try_recv() {
   std::optional<T> out;
   lock_.lock();
   internal::FiberControl* wake = nullptr;
+  // (No analysis: the lambda runs under lock_, inside locked_call.)
   internal::locked_call(lock_,
                         [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return recv_now(out, &wake); });
   lock_.unlock();

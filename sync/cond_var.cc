@@ -1,10 +1,11 @@
 #include "weft/sync/cond_var.h"
 
 #include "weft/core/errors.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft {
+
+CondVar::~CondVar() { waiters_.abort_if_waited_on("weft::CondVar"); }
 
 // The mutex leaves and re-enters `lock` (a std::unique_lock), which the
 // static analysis does not follow.
@@ -21,7 +22,7 @@ bool CondVar::wait_ns(std::unique_lock<Mutex>& lock, int64_t deadline_ns)
   Mutex* mu = lock.release();  // unlocked above: re-acquire and let `lock` own it again
   mu->lock_impl(false);
   lock = std::unique_lock<Mutex>(*mu, std::adopt_lock);
-  if (r == WaitQueue::Result::kKilled) internal::throw_if_killed(self);
+  if (r == WaitQueue::Result::kInterrupted) internal::throw_if_killed(self);
   return r != WaitQueue::Result::kTimeout || internal::monotonic_now_ns() < deadline_ns;
 }
 

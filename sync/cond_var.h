@@ -27,6 +27,9 @@ class CondVar {
   CondVar() = default;
   CondVar(const CondVar&) = delete;
   CondVar& operator=(const CondVar&) = delete;
+  // Destroying a CondVar that fibers wait on aborts the process, with a
+  // message naming it and how many wait.
+  ~CondVar();
 
   // Atomically releases `lock` and parks the fiber until notified (or
   // spuriously); re-acquires `lock` before returning, also when it throws

@@ -1,7 +1,6 @@
 #include "weft/sync/event.h"
 
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft {
 
@@ -13,14 +12,25 @@ void Event::set() {
   waiters_.unlock();
 }
 
-bool Event::wait(absl::Duration timeout) {
+Event::~Event() { waiters_.abort_if_waited_on("weft::Event"); }
+
+void Event::wait() { wait_until_ns(INT64_MAX); }
+
+bool Event::wait_for(absl::Duration timeout) {
+  return wait_until_ns(internal::deadline_after(timeout));
+}
+
+bool Event::wait_until(absl::Time deadline) {
+  return wait_until_ns(internal::deadline_at(deadline));
+}
+
+bool Event::wait_until_ns(int64_t deadline) {
   internal::FiberControl* self = internal::require_fiber("weft::Event::wait");
   if (is_set()) return true;
-  int64_t deadline = internal::deadline_after(timeout);
   waiters_.lock();
   while (!is_set()) {
     WaitQueue::Result r = waiters_.wait(deadline);
-    if (r == WaitQueue::Result::kKilled) {
+    if (r == WaitQueue::Result::kInterrupted) {
       waiters_.unlock();
       internal::throw_if_killed(self);
       return is_set();

@@ -4,12 +4,12 @@
 #include <string>
 
 #include "weft/core/errors.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/internal/fiber_api.h"
 #include "weft/core/this_fiber.h"
 
 namespace weft {
+
+Mutex::~Mutex() { waiters_.abort_if_waited_on("weft::Mutex"); }
 
 void Mutex::lock() { lock_impl(true); }
 
@@ -28,7 +28,7 @@ void Mutex::lock_impl(bool interruptible) {
     // (BM_MutexContended/2: 100 pauses 30 M/s, 10 pauses 66 M/s, none 70
     // M/s). Not at all when other fibers are runnable here, as in Go: the
     // holder may be one of them, and parking runs them.
-    const int spins = internal::Worker::current()->has_local_work() ? 0 : 10;
+    const int spins = internal::has_local_work() ? 0 : 10;
     for (int spin = 0; spin < spins; ++spin) {
       __builtin_ia32_pause();
       expected = kFree;
@@ -93,12 +93,12 @@ bool Mutex::lock_slow(internal::FiberControl* self, bool interruptible) {
       // Woken, yet the mutex was taken again before we got to run: after
       // waiting this long, ask for hand-overs.
       if (internal::monotonic_now_ns() - parked_since >= kStarvationNs) starving = true;
-    } else if (r == WaitQueue::Result::kKilled) {
+    } else if (r == WaitQueue::Result::kInterrupted) {
       waiters_.unlock();
       if (interruptible) internal::throw_if_killed(self);  // throws unless unwinding
       // Unwinding, or told not to give up: a killed fiber cannot park, so
       // let the holder run and try again.
-      internal::Worker::current()->yield_current();
+      internal::yield_current();
       waiters_.lock();
     }
   }
@@ -118,8 +118,7 @@ bool Mutex::try_lock() {
 }
 
 void Mutex::unlock() {
-  internal::Worker* w = internal::Worker::current();
-  internal::FiberControl* self = w != nullptr ? w->current_fiber() : nullptr;
+  internal::FiberControl* self = internal::current_fiber_or_null();
   if (self == nullptr || owner_.load(std::memory_order_relaxed) != self) {
     throw UsageError(
         "weft::Mutex::unlock called by a fiber (or thread) that does not hold the mutex");

@@ -30,6 +30,10 @@ class ABSL_LOCKABLE Mutex {
   Mutex() = default;
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
+  // Destroying a Mutex that fibers wait on aborts the process, with a
+  // message naming it and how many wait (their wake-up would touch freed
+  // memory). Destroying it locked with nobody waiting is allowed.
+  ~Mutex();
 
   // Acquires the mutex. Blocks the fiber (never the thread) while another
   // holds it. Fiber-only: throws UsageError on a plain thread, and FiberExit
@@ -49,7 +53,7 @@ class ABSL_LOCKABLE Mutex {
   // being killed or timed out).
   void lock_impl(bool interruptible) ABSL_EXCLUSIVE_LOCK_FUNCTION();
 
-  bool lock_slow(internal::FiberControl* self, bool interruptible) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  bool lock_slow(internal::FiberControl* self, bool interruptible);
 
   // The state word. kFree, kLocked and kContended are Drepper's mutex 2
   // ("Futexes Are Tricky": 0, 1, 2); fast paths are one CAS each way.

@@ -22,7 +22,7 @@
 #include <string>
 
 #include "weft/core/errors.h"
-#include "weft/core/internal/clock.h"
+#include "weft/core/internal/fiber_api.h"
 #include "weft/core/this_fiber.h"
 
 namespace weft {

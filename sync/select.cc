@@ -26,8 +26,7 @@ uint32_t next_random() {
 }
 }  // namespace
 
-int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll) {
   if (n < 1 || n > kMaxSelectLocks) {
     throw UsageError("weft::select takes 1 .. 16 cases, got " + std::to_string(n));
   }
@@ -40,10 +39,10 @@ int select_cases(SelectCase* const* cases, int n, int64_t deadline_ns, bool poll
     if (std::find(locks, locks + n_locks, l) == locks + n_locks) locks[n_locks++] = l;
   }
   std::sort(locks, locks + n_locks);
-  auto lock_all = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  auto lock_all = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a run-time number of locks
     for (int j = 0; j < n_locks; ++j) locks[j]->lock();
   };
-  auto unlock_all = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  auto unlock_all = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a run-time number of locks
     for (int j = n_locks - 1; j >= 0; --j) locks[j]->unlock();
   };
 

@@ -3,8 +3,7 @@
 #include <string>
 
 #include "weft/core/errors.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft {
 
@@ -27,7 +26,7 @@ bool Semaphore::try_acquire() {
   return false;
 }
 
-bool Semaphore::acquire_until(int64_t deadline_ns) {
+bool Semaphore::acquire_until_ns(int64_t deadline_ns) {
   internal::FiberControl* self = internal::require_fiber("weft::Semaphore::acquire");
   if (try_acquire()) return true;
   waiters_.lock();
@@ -47,7 +46,7 @@ bool Semaphore::acquire_until(int64_t deadline_ns) {
       }
       continue;
     }
-    if (r == WaitQueue::Result::kKilled) {
+    if (r == WaitQueue::Result::kInterrupted) {
       waiters_.unlock();
       internal::throw_if_killed(self);
       return false;  // unwinding: give up rather than park again
@@ -62,10 +61,16 @@ bool Semaphore::acquire_until(int64_t deadline_ns) {
   return true;
 }
 
-void Semaphore::acquire() { acquire_until(INT64_MAX); }
+Semaphore::~Semaphore() { waiters_.abort_if_waited_on("weft::Semaphore"); }
+
+void Semaphore::acquire() { acquire_until_ns(INT64_MAX); }
 
 bool Semaphore::acquire_for(absl::Duration timeout) {
-  return acquire_until(internal::deadline_after(timeout));
+  return acquire_until_ns(internal::deadline_after(timeout));
+}
+
+bool Semaphore::acquire_until(absl::Time deadline) {
+  return acquire_until_ns(internal::deadline_at(deadline));
 }
 
 void Semaphore::release(int64_t n) {

@@ -4,6 +4,9 @@
 //   slots.acquire();                       // parks the fiber while count is 0
 //   ... use the resource ...
 //   slots.release();                       // any fiber or thread
+//
+// Timed waits: `acquire_for(absl::Duration)` / `acquire_until(absl::Time)`,
+// true if a unit was taken (weft's one convention).
 #pragma once
 
 #include <atomic>
@@ -21,6 +24,8 @@ class Semaphore {
   explicit Semaphore(int64_t initial);
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
+  // Aborts, naming the Semaphore and how many fibers wait, if any still do.
+  ~Semaphore();
 
   // Takes one unit, parking the fiber while none is available. Fiber-only;
   // throws FiberExit if killed while waiting, TimeoutError if a
@@ -28,8 +33,10 @@ class Semaphore {
   void acquire();
   // Takes one unit if available; never blocks. Any thread.
   bool try_acquire();
-  // As acquire(), giving up after `timeout`; true if a unit was taken.
+  // As acquire(), giving up after `timeout` / at `deadline`; true if a unit
+  // was taken.
   bool acquire_for(absl::Duration timeout);
+  bool acquire_until(absl::Time deadline);
   // Returns `n` units (n >= 1, else UsageError) and wakes up to n waiters.
   // Any fiber or thread; blocks nothing.
   void release(int64_t n = 1);
@@ -37,7 +44,7 @@ class Semaphore {
   int64_t available() const { return count_.load(std::memory_order_relaxed); }
 
  private:
-  bool acquire_until(int64_t deadline_ns);
+  bool acquire_until_ns(int64_t deadline_ns);
   // Wakes up to n waiters and counts them in woken_. waiters_ held.
   void wake_locked(int64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(waiters_);
 

@@ -3,8 +3,7 @@
 #include <string>
 
 #include "weft/core/errors.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft {
 
@@ -23,14 +22,14 @@ void WaitGroup::add(int64_t delta) {
   }
 }
 
-bool WaitGroup::wait_until(int64_t deadline_ns) {
+bool WaitGroup::wait_until_ns(int64_t deadline_ns) {
   internal::FiberControl* self = internal::require_fiber("weft::WaitGroup::wait");
   if (count_.load(std::memory_order_acquire) == 0) return true;
   waiters_.lock();
   // Checked under the lock: the last add() takes it to notify.
   while (count_.load(std::memory_order_acquire) != 0) {
     WaitQueue::Result r = waiters_.wait(deadline_ns);
-    if (r == WaitQueue::Result::kKilled) {
+    if (r == WaitQueue::Result::kInterrupted) {
       waiters_.unlock();
       internal::throw_if_killed(self);
       return count_.load(std::memory_order_acquire) == 0;
@@ -42,10 +41,16 @@ bool WaitGroup::wait_until(int64_t deadline_ns) {
   return zero;
 }
 
-void WaitGroup::wait() { wait_until(INT64_MAX); }
+WaitGroup::~WaitGroup() { waiters_.abort_if_waited_on("weft::WaitGroup"); }
+
+void WaitGroup::wait() { wait_until_ns(INT64_MAX); }
 
 bool WaitGroup::wait_for(absl::Duration timeout) {
-  return wait_until(internal::deadline_after(timeout));
+  return wait_until_ns(internal::deadline_after(timeout));
+}
+
+bool WaitGroup::wait_until(absl::Time deadline) {
+  return wait_until_ns(internal::deadline_at(deadline));
 }
 
 Latch::Latch(int64_t expected) {

@@ -6,6 +6,9 @@
 //     weft::spawn([&] { work(); wg.done(); });
 //   }
 //   wg.wait();   // parks until every done() has been called
+//
+// Timed waits: `wait_for(absl::Duration)` / `wait_until(absl::Time)`, true
+// if the counter reached zero (weft's one convention).
 #pragma once
 
 #include <atomic>
@@ -21,6 +24,8 @@ class WaitGroup {
   WaitGroup() = default;
   WaitGroup(const WaitGroup&) = delete;
   WaitGroup& operator=(const WaitGroup&) = delete;
+  // Aborts, naming the WaitGroup and how many fibers wait, if any still do.
+  ~WaitGroup();
 
   // Adds `delta` (may be negative) to the counter; when it reaches zero every
   // waiter wakes. Throws UsageError if the counter would go negative. Any
@@ -30,13 +35,15 @@ class WaitGroup {
   // Parks the fiber until the counter is zero. Fiber-only; FiberExit if
   // killed, TimeoutError if a weft::Timeout expires.
   void wait();
-  // As wait(), at most `timeout`; true if the counter reached zero.
+  // As wait(), at most `timeout` / until `deadline`; true if the counter
+  // reached zero.
   bool wait_for(absl::Duration timeout);
+  bool wait_until(absl::Time deadline);
 
   int64_t count() const { return count_.load(std::memory_order_acquire); }
 
  private:
-  bool wait_until(int64_t deadline_ns);
+  bool wait_until_ns(int64_t deadline_ns);
   std::atomic<int64_t> count_{0};
   WaitQueue waiters_;
 };
@@ -51,6 +58,10 @@ class Latch {
   bool try_wait() const { return group_.count() == 0; }
   // Parks the fiber until the count is zero. Fiber-only.
   void wait() { group_.wait(); }
+  // As wait(), at most `timeout` / until `deadline`; true if the count
+  // reached zero.
+  bool wait_for(absl::Duration timeout) { return group_.wait_for(timeout); }
+  bool wait_until(absl::Time deadline) { return group_.wait_until(deadline); }
   void arrive_and_wait(int64_t n = 1) {
     count_down(n);
     wait();

@@ -1,23 +1,26 @@
 // WaitQueue: park under a lock, released after the switch.
 //
 // wait() links a Waiter into the list while holding the lock, then parks
-// with a publish callback (core/internal/park.h) that stores the wait's token
+// with a publish callback (core/internal/fiber_api.h) that stores the wait's token
 // in the Waiter and *then* releases the lock, from the Handover that runs
 // after the fiber has switched out. A notifier must take the lock to find the
 // Waiter, so it can only see it once its token is valid and the fiber is
-// (being) parked; RuntimeCore::try_wake covers the last few instructions of
+// (being) parked; internal::try_wake covers the last few instructions of
 // publication by spinning. Rejected: releasing the lock before parking (a
 // notify in between is lost) and a per-waiter futex (blocks the thread).
 #include "weft/sync/wait_queue.h"
 
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+
 #include "weft/core/errors.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
+#include "weft/core/internal/fiber_api.h"
 
 namespace weft {
 
 struct WaitQueueAccess {
-  static void append(WaitQueue& q, WaitQueue::Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  static void append(WaitQueue& q, WaitQueue::Waiter* w) {
     w->prev = q.tail_;
     w->next = nullptr;
     if (q.tail_ != nullptr) {
@@ -28,7 +31,7 @@ struct WaitQueueAccess {
     q.tail_ = w;
     w->linked = true;
   }
-  static void unlink(WaitQueue& q, WaitQueue::Waiter* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  static void unlink(WaitQueue& q, WaitQueue::Waiter* w) {
     (w->prev != nullptr ? w->prev->next : q.head_) = w->next;
     (w->next != nullptr ? w->next->prev : q.tail_) = w->prev;
     w->next = w->prev = nullptr;
@@ -40,7 +43,7 @@ struct WaitQueueAccess {
   };
   // Runs in the Handover: the fiber has switched out.
   static bool publish(internal::FiberControl*, uint64_t token, void* arg)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {  // releases the lock wait() took, across the switch
     auto* p = static_cast<Publish*>(arg);
     WaitQueue* q = p->q;
     p->w->token = token;
@@ -72,14 +75,28 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   return Result::kTimeout;  // or spurious: callers re-check their condition
 }
 
-int WaitQueue::notify(int n) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void WaitQueue::abort_if_waited_on(const char* what) {
+  lock_.lock();
+  std::size_t n = 0;
+  for (Waiter* w = head_; w != nullptr; w = w->next) ++n;
+  lock_.unlock();
+  if (n == 0) return;
+  std::fprintf(stderr,
+               "weft: %s destroyed while %zu fiber%s wait%s on it (destroy it only once no "
+               "fiber can wait on it any more)\n",
+               what, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+  std::fflush(stderr);
+  std::abort();
+}
+
+int WaitQueue::notify(int n) {
   int woken = 0;
   while (woken < n && head_ != nullptr) {
     Waiter* w = head_;
     WaitQueueAccess::unlink(*this, w);
     // A waiter whose timer or kill got there first is already leaving: it
     // does not count, and the notification goes to the next one.
-    if (w->fiber->runtime->try_wake(w->fiber, w->token)) {
+    if (internal::try_wake(w->fiber, w->token)) {
       w->notified = true;  // read by the waiter only after it re-takes the lock
       ++woken;
     }

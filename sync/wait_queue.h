@@ -34,13 +34,21 @@ class ABSL_LOCKABLE WaitQueue {
   // kInterrupted: the fiber was killed or one of its weft::Timeouts expired;
   // the caller undoes what it must, releases the lock and calls
   // internal::throw_if_killed, which throws FiberExit or TimeoutError (or
-  // returns while the fiber is unwinding: give up waiting then). kKilled is
-  // its older name.
-  enum class Result { kNotified, kTimeout, kInterrupted, kKilled = kInterrupted };
+  // returns while the fiber is unwinding: give up waiting then).
+  enum class Result { kNotified, kTimeout, kInterrupted };
 
   WaitQueue() = default;
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
+  // Destroying a queue that fibers still wait in is the caller's bug (they
+  // would wake into freed memory, or spin forever on its lock): it aborts
+  // the process with a message saying how many wait.
+  ~WaitQueue() { abort_if_waited_on("weft::WaitQueue"); }
+
+  // For the destructors of types built on a WaitQueue: if any fiber still
+  // waits in this queue, prints "weft: <what> destroyed while N fiber(s)
+  // wait on it" to stderr and aborts. Takes the lock.
+  void abort_if_waited_on(const char* what);
 
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { lock_.lock(); }
   void unlock() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
@@ -50,6 +58,13 @@ class ABSL_LOCKABLE WaitQueue {
   // without parking, if it already is). The lock is held on entry
   // and on return, and released while parked. Blocks the fiber, not the
   // thread. Throws UsageError (lock released) outside a fiber.
+  //
+  // The one raw-nanosecond deadline in weft's public API: WaitQueue is the
+  // building block for new primitives, which convert their own
+  // absl::Duration (`_for`) or absl::Time (`_until`) once, with
+  // weft::internal::deadline_after / deadline_at (core/internal/clock.h).
+  // Every other timed call takes `_for(absl::Duration)` or
+  // `_until(absl::Time)`.
   Result wait(int64_t deadline_ns = INT64_MAX) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this);
 
   // Wakes up to `n` waiters, oldest first; returns how many. Lock held. Any

@@ -75,10 +75,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
-#include "weft/core/internal/overflow.h"
-#include "weft/core/internal/runtime_core.h"
 #include "weft/core/internal/stack_pool.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/private/overflow.h"
+#include "weft/core/private/runtime_core.h"
+#include "weft/core/private/worker.h"
 #include "weft/core/runtime.h"
 
 namespace weft::internal {

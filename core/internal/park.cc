@@ -1,23 +1,22 @@
-// Parking, waking and joining fibers.
+// Parking fibers: park_current and park_uninterruptible (fiber_api.h).
 //
 // Publishing a parked fiber is two-phase (see kEpochStep): the Handover first
 // marks the epoch "publishing" (4k+3), runs the wait's publish callback (which
-// makes the fiber findable, e.g. by storing a JoinWaiter in a join word), and
-// only then stores the token (4k+1). A waker that found the fiber early spins
+// makes the fiber findable, e.g. by storing a JoinWaiter in a join word: see
+// core/fiber.cc), and only then stores the token (4k+1). A waker that found the fiber early spins
 // in try_wake until the token appears. This keeps wakers from resuming the
 // fiber while its Handover is still reading the fiber's stack (the publish
 // arguments live there). Rejected: publishing the token first (a kill could
 // resume the fiber under the callback's feet) and publishing it last without
 // the spin state (a waker that found the fiber early would lose its wake-up).
-#include "weft/core/internal/park.h"
+#include "weft/core/internal/fiber_api.h"
 
-#include <condition_variable>
-#include <mutex>
+#include <exception>
+#include <string>
 
-#include "weft/core/internal/asymmetric_fence.h"
-#include "weft/core/internal/clock.h"
-#include "weft/core/internal/runtime_core.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/private/asymmetric_fence.h"
+#include "weft/core/private/runtime_core.h"
+#include "weft/core/private/worker.h"
 
 namespace weft::internal {
 namespace {
@@ -79,122 +78,19 @@ void on_parked(Handover* h) {
   }
 }
 
-// A fiber or thread waiting in join_fiber; lives on the waiter's stack.
-struct ThreadSignal {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool signalled = false;
+// park_uninterruptible's Handover: publish, and resume at once if told to.
+struct UninterruptibleArgs {
+  Handover h;
+  FiberControl* self;
+  PublishFn publish;
+  void* arg;
 };
 
-struct JoinWaiter {
-  FiberControl* fiber = nullptr;  // the joining fiber, or null for a thread
-  ThreadSignal* thread = nullptr;
-  FiberControl* target = nullptr;
-  uint64_t token = 0;
-  bool published = false;          // stored in target->join_word
-  // Set (release) by the target after it copied fiber/token out: from then on
-  // it never touches this record. Read (acquire) by a joiner that timed out
-  // but lost the race to unregister.
-  std::atomic<bool> taken{false};
-};
-
-bool publish_join(FiberControl* self, uint64_t token, void* arg) {
-  auto* rec = static_cast<JoinWaiter*>(arg);
-  rec->token = token;
-  rec->published = true;
-  uintptr_t expected = kJoinNone;
-  // acq_rel: release publishes rec's fields to the target; acquire (on
-  // failure) sees the target's result if it is already done.
-  if (rec->target->join_word.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(rec),
-                                                     std::memory_order_acq_rel,
-                                                     std::memory_order_acquire)) {
-    return false;  // do not touch rec from here on
-  }
-  rec->published = false;
-  return true;  // already finished (or, on misuse, joined by someone else)
-}
-
-// After a wait ends, takes our JoinWaiter back out of the join word, or waits
-// until the target, which already took it, is done with it.
-void unpublish_join(JoinWaiter* rec) {
-  uintptr_t expected = reinterpret_cast<uintptr_t>(rec);
-  if (rec->target->join_word.compare_exchange_strong(expected, kJoinNone, std::memory_order_acq_rel,
-                                                     std::memory_order_acquire)) {
-    return;
-  }
-  while (!rec->taken.load(std::memory_order_acquire)) __builtin_ia32_pause();
-}
-
-bool join_from_thread(FiberControl* target, int64_t deadline_ns) {
-  ThreadSignal sig;
-  JoinWaiter rec;
-  rec.thread = &sig;
-  rec.target = target;
-  uintptr_t expected = kJoinNone;
-  if (!target->join_word.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(&rec),
-                                                 std::memory_order_acq_rel,
-                                                 std::memory_order_acquire)) {
-    return expected == kJoinDone;
-  }
-  std::unique_lock<std::mutex> lock(sig.mu);
-  while (!sig.signalled) {
-    if (deadline_ns == INT64_MAX) {
-      sig.cv.wait(lock);
-      continue;
-    }
-    int64_t left = deadline_ns - monotonic_now_ns();
-    if (left <= 0) break;
-    sig.cv.wait_for(lock, std::chrono::nanoseconds(left));
-  }
-  if (sig.signalled) return true;
-  lock.unlock();
-  expected = reinterpret_cast<uintptr_t>(&rec);
-  if (target->join_word.compare_exchange_strong(expected, kJoinNone, std::memory_order_acq_rel,
-                                                std::memory_order_acquire)) {
-    return false;
-  }
-  // The target took our record: it is about to signal. Wait for it, so it
-  // never touches a dead record.
-  lock.lock();
-  sig.cv.wait(lock, [&] { return sig.signalled; });
-  return true;
-}
-
-// Runs on the context that follows a finished fiber, on the same thread.
-void on_finished(Handover* h) {
-  auto* f = static_cast<FiberControl*>(h->arg);
-  RuntimeCore* rt = f->runtime;
-  Worker* w = Worker::current();
-  WorkerCounters::bump(w->counters().finished);
-  // TSan models each context as a thread and allows only ~8k at once: give
-  // the dead fiber's back now, not when the slot is reused.
-  f->ctx.release();
-  f->state.store(SlotState::kZombie, std::memory_order_relaxed);
-  // Read before the exchange below: after it the slot may be the handle's.
-  void (*hook)(void*) noexcept = f->exit_hook;
-  void* hook_arg = f->exit_hook_arg;
-  // acq_rel: release publishes the result to the joiner; acquire sees its
-  // record. Unless the handle is gone, the slot is the handle's from here on:
-  // do not touch f after this line.
-  uintptr_t jw = f->join_word.exchange(kJoinDone, std::memory_order_acq_rel);
-  if (jw == kJoinDetached) {
-    rt->release_slot(f);
-  } else if (jw != kJoinNone) {
-    auto* rec = reinterpret_cast<JoinWaiter*>(jw);
-    if (rec->thread != nullptr) {
-      ThreadSignal* sig = rec->thread;
-      std::lock_guard<std::mutex> lock(sig->mu);
-      sig->signalled = true;
-      sig->cv.notify_one();  // under the lock: the waiter cannot return and free sig first
-    } else {
-      FiberControl* joiner = rec->fiber;
-      uint64_t token = rec->token;
-      rec->taken.store(true, std::memory_order_release);  // last touch of rec
-      joiner->runtime->try_wake(joiner, token);  // the joiner's runtime, maybe not ours
-    }
-  }
-  // Last: whoever the hook tells (a weft::Pool's join) finds the fiber ready.
-  if (hook != nullptr) hook(hook_arg);
+void on_parked_uninterruptible(Handover* h) {
+  const auto* a = reinterpret_cast<const UninterruptibleArgs*>(h);
+  // Copy first: once published, the fiber may resume and *a be gone.
+  FiberControl* const self = a->self;
+  if (a->publish(self, 0, a->arg)) self->runtime->wake(self);
 }
 
 }  // namespace
@@ -222,46 +118,11 @@ void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   w->suspend(&args.h);
 }
 
-bool join_fiber(FiberControl* target, int64_t deadline_ns) {
-  if (target->join_word.load(std::memory_order_acquire) == kJoinDone) return true;
+void park_uninterruptible(PublishFn publish, void* arg) {
   Worker* w = Worker::current();
-  FiberControl* self = w != nullptr ? w->current_fiber() : nullptr;
-  if (self == nullptr) return join_from_thread(target, deadline_ns);
-  if (self == target) throw UsageError("weft: a fiber cannot join itself");
-  for (;;) {
-    if (target->join_word.load(std::memory_order_acquire) == kJoinDone) return true;
-    throw_if_killed(self);
-    if (deadline_ns != INT64_MAX && monotonic_now_ns() >= deadline_ns) return false;
-    JoinWaiter rec;
-    rec.fiber = self;
-    rec.target = target;
-    park_current(deadline_ns, &publish_join, &rec);
-    if (rec.published) unpublish_join(&rec);
-  }
-}
-
-void exit_if_killed_before_start(FiberControl* self) {
-  // A kill before the first run (Fiber::kill) means the body never runs,
-  // as gevent's kill of a greenlet that has not started. Fibers spawned
-  // while the runtime shuts down start pre-killed too (see allocate); they
-  // run to their first suspension point instead, so work that a dying
-  // fiber's destructor hands to a new fiber gets done if it need not wait.
-  if (!self->runtime->stopping()) throw FiberExit{};
-}
-
-void fiber_main(Handover*) {
-  FiberControl* self = Worker::current()->current_fiber();
-  try {
-    self->invoke(self);
-  } catch (const FiberExit&) {
-    self->killed = true;
-  } catch (...) {
-    self->error = std::current_exception();
-  }
-  Handover h;
-  h.action = &on_finished;
-  h.arg = self;
-  Worker::current()->exit_current(&h);
+  UninterruptibleArgs args{{}, w->current_fiber(), publish, arg};
+  args.h.action = &on_parked_uninterruptible;
+  w->suspend(&args.h);
 }
 
 }  // namespace weft::internal

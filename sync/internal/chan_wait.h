@@ -5,7 +5,7 @@
 // own stack) into the channel's queue of waiting senders or receivers and
 // parks. Whoever completes the operation for it — the counterpart arriving,
 // or close() — holds the channel's lock, takes the waiter off the queue,
-// *claims* its fiber (RuntimeCore::try_claim: after that no timer, kill or
+// *claims* its fiber (try_claim: after that no timer, kill or
 // other select case can end the wait, and the fiber is not yet runnable),
 // moves the value through `slot`, records the outcome and only then makes
 // the fiber runnable. So a woken waiter finds its value and outcome in its
@@ -21,13 +21,12 @@
 // skips them, so no hand-off is ever given to a fiber that cannot take it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
 
-#include "weft/core/internal/fiber_control.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
+#include "weft/core/internal/fiber_api.h"
 #include "weft/sync/internal/spin_lock.h"
 
 namespace weft::internal {
@@ -57,15 +56,24 @@ struct ChanWaiter {
   bool linked = false;
   // No timer can end this wait and it is not a select's: only the channel
   // (under its lock) or a kill can, and the claim needs no CAS
-  // (RuntimeCore::try_claim_exclusive).
+  // (try_claim_exclusive).
   bool exclusive = false;
   ChanOutcome outcome = ChanOutcome::kPending;
 };
 
 // A FIFO of waiters; guarded by the owning channel's lock.
+// Prints "weft: <what> destroyed while N fiber(s) wait on it" and aborts
+// (sync/chan_wait.cc): the channel's destructor found waiters.
+[[noreturn]] void abort_destroyed_with_waiters(const char* what, std::size_t n);
+
 class ChanQueue {
  public:
   bool empty() const { return head_ == nullptr; }
+  std::size_t size() const {
+    std::size_t n = 0;
+    for (const ChanWaiter* w = head_; w != nullptr; w = w->next) ++n;
+    return n;
+  }
 
   void push_back(ChanWaiter* w) {
     w->prev = tail_;
@@ -89,9 +97,8 @@ class ChanQueue {
   ChanWaiter* claim_front() {
     while (ChanWaiter* w = head_) {
       unlink(w);
-      RuntimeCore* rt = w->fiber->runtime;
-      if (w->exclusive ? rt->try_claim_exclusive(w->fiber, w->token)
-                       : rt->try_claim(w->fiber, w->token)) {
+      if (w->exclusive ? try_claim_exclusive(w->fiber, w->token)
+                       : try_claim(w->fiber, w->token)) {
         return w;
       }
     }
@@ -114,6 +121,7 @@ inline FiberControl* finish_claimed(ChanWaiter* w, ChanOutcome outcome) {
 
 // Runs `f` with `lock` held; if it throws, releases the lock and rethrows.
 template <typename F>
+// (No analysis: `lock` is released only if `f` throws, which it cannot express.)
 inline decltype(auto) locked_call(SpinLock& lock, F&& f) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   try {
     return f();
@@ -126,7 +134,7 @@ inline decltype(auto) locked_call(SpinLock& lock, F&& f) ABSL_NO_THREAD_SAFETY_A
 // Makes a fiber returned by finish_claimed runnable (null: nothing to do).
 // Any thread.
 inline void wake_claimed(FiberControl* f) {
-  if (f != nullptr) f->runtime->wake(f);
+  if (f != nullptr) wake(f);
 }
 
 // The most cases a select may have (and so locks a park may release).
@@ -145,7 +153,8 @@ void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
 struct PublishOne {
   ChanWaiter* w;
   SpinLock* lock;
-  // The park's PublishFn: runs in the Handover, after the switch.
+  // The park's PublishFn: runs in the Handover, after the switch (no analysis:
+  // it releases the lock the parking fiber took, on the other side of the switch).
   static bool publish(FiberControl*, uint64_t token, void* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto* a = static_cast<PublishOne*>(arg);
     a->w->token = token;
@@ -159,12 +168,11 @@ inline void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns) {
 }
 
 [[noreturn, gnu::cold]] void unlock_and_throw_outside_fiber(SpinLock& lock, const char* who)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS;
+    ABSL_NO_THREAD_SAFETY_ANALYSIS;  // releases a lock its caller took
 
 // The calling fiber, or, on a plain thread, releases `lock` and throws
 // UsageError naming `who`.
-inline FiberControl* fiber_or_unlock(SpinLock& lock, const char* who)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+inline FiberControl* fiber_or_unlock(SpinLock& lock, const char* who) {
   FiberControl* f = current_fiber_or_null();
   if (f == nullptr) [[unlikely]] unlock_and_throw_outside_fiber(lock, who);
   return f;

@@ -144,7 +144,8 @@ TEST_P(FiberTest, GetRethrowsTheFibersException) {
     } catch (const std::out_of_range& e) {
       EXPECT_STREQ(e.what(), "index 7");
     }
-    EXPECT_FALSE(f.valid());
+    EXPECT_TRUE(f.valid());  // still a handle to the finished fiber
+    EXPECT_THROW(f.get(), UsageError);
 
     auto g = spawn([] { throw CustomError{13}; });
     try {
@@ -186,18 +187,76 @@ TEST_P(FiberTest, OneFibersExceptionDoesNotDisturbOthers) {
   });
 }
 
-TEST_P(FiberTest, JoinTwiceThrowsUsageError) {
+TEST_P(FiberTest, JoinIsRepeatableAndReturnsAtOnceOnceFinished) {
   Run([] {
     auto f = spawn([] { return 1; });
     f.join();
-    try {
-      f.join();
-      ADD_FAILURE() << "second join() did not throw";
-    } catch (const UsageError& e) {
-      EXPECT_THAT(e.what(), HasSubstr("already joined"));
-      EXPECT_THAT(e.what(), HasSubstr(std::to_string(f.id())));
-    }
+    f.join();  // gevent's join: a finished fiber's join returns at once
+    EXPECT_TRUE(f.join_for(absl::ZeroDuration()));
     EXPECT_EQ(f.get(), 1);  // join then get is fine
+  });
+}
+
+// The handle stays a handle to the finished fiber after get(): id(),
+// ready(), name(), killed() answer, join() returns, kill() does nothing;
+// only a second get() throws.
+TEST_P(FiberTest, HandleStaysValidAfterGet) {
+  Run([] {
+    auto f = spawn([] {
+      set_name("worker");
+      return std::string("value");
+    });
+    const uint64_t id = f.id();
+    ASSERT_NE(id, 0u);
+    EXPECT_EQ(f.get(), "value");
+    EXPECT_TRUE(f.valid());
+    EXPECT_EQ(f.id(), id);
+    EXPECT_TRUE(f.ready());
+    EXPECT_FALSE(f.killed());
+    EXPECT_EQ(f.name(), "worker");
+    EXPECT_NO_THROW(f.join());
+    EXPECT_TRUE(f.join_for(absl::Milliseconds(1)));
+    EXPECT_TRUE(f.join_until(absl::InfinitePast()));
+    EXPECT_NO_THROW(f.kill());
+    EXPECT_FALSE(f.killed());  // killing a finished fiber does nothing
+    EXPECT_TRUE(f.kill_and_join(absl::Milliseconds(1)));
+    try {
+      f.get();
+      ADD_FAILURE() << "second get() did not throw";
+    } catch (const UsageError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("already taken"));
+      EXPECT_THAT(e.what(), HasSubstr(std::to_string(id)));
+    }
+    // The slot is the handle's until it goes: a fiber spawned now cannot
+    // reuse it, so the handle still names the same fiber.
+    std::vector<Fiber<int>> more;
+    for (int i = 0; i < 64; ++i) more.push_back(spawn([i] { return i; }));
+    for (auto& m : more) m.join();
+    EXPECT_EQ(f.id(), id);
+    EXPECT_EQ(f.name(), "worker");
+    EXPECT_TRUE(join_all({f}));
+
+    auto v = spawn([] {});
+    v.get();
+    EXPECT_TRUE(v.valid());
+    EXPECT_TRUE(v.ready());
+    EXPECT_NO_THROW(v.join());
+    EXPECT_NO_THROW(v.kill());
+    EXPECT_THROW(v.get(), UsageError);
+
+    auto t = spawn([]() -> int { throw std::runtime_error("boom"); });
+    EXPECT_THROW(t.get(), std::runtime_error);
+    EXPECT_TRUE(t.ready());
+    EXPECT_NO_THROW(t.join());
+    EXPECT_THROW(t.get(), UsageError);
+
+    auto k = spawn([] { sleep_for(absl::Hours(1)); return 0; });
+    k.kill();
+    EXPECT_THROW(k.get(), FiberKilled);
+    EXPECT_TRUE(k.killed());
+    EXPECT_NE(k.id(), 0u);
+    EXPECT_NO_THROW(k.kill());
+    EXPECT_NO_THROW(k.join());
   });
 }
 
@@ -221,7 +280,11 @@ TEST_P(FiberTest, EmptyHandlesThrowUsageError) {
 
     auto f = spawn([] { return 2; });
     EXPECT_EQ(f.get(), 2);
-    EXPECT_THROW(f.get(), UsageError);  // consumed
+    EXPECT_THROW(f.get(), UsageError);  // get() is once-only
+    f.detach();
+    EXPECT_FALSE(f.valid());
+    EXPECT_THROW(f.join(), UsageError);  // detached: empty
+    EXPECT_THROW(f.kill(), UsageError);
 
     auto g = spawn([] { return 3; });
     Fiber<int> h = std::move(g);
@@ -408,11 +471,12 @@ TEST_P(FiberTest, JoinForTimesOutThenSucceeds) {
     EXPECT_GE(test::MillisSince(start), 29);
     EXPECT_FALSE(f.join_for(absl::ZeroDuration()));
     EXPECT_FALSE(f.join_for(absl::Milliseconds(-5)));
+    EXPECT_FALSE(f.join_until(absl::Now() + absl::Milliseconds(5)));
     EXPECT_FALSE(f.ready());
     go = true;
     EXPECT_TRUE(f.join_for(absl::Seconds(30)));
     EXPECT_TRUE(f.join_for(absl::ZeroDuration()));  // may be called again
-    f.join();  // join_for does not count as join
+    f.join();
     EXPECT_EQ(f.get(), 1);
   });
 }

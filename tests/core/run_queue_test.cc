@@ -1,4 +1,4 @@
-#include "weft/core/internal/run_queue.h"
+#include "weft/core/private/run_queue.h"
 
 #include <algorithm>
 #include <atomic>

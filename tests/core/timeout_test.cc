@@ -206,7 +206,7 @@ TEST_P(TimeoutTest, InterruptsSelect) {
     std::optional<int> x;
     std::optional<int> y;
     ExpectTimeoutInterrupts([&] { select(on_recv(a, x), on_recv(b, y)); });
-    ExpectTimeoutInterrupts([&] { select_for(kForever, on_recv(a, x), on_send(b, 1)); });
+    ExpectTimeoutInterrupts([&] { select_for(on_recv(a, x), on_send(b, 1), kForever); });
     int v = 1;
     EXPECT_FALSE(a.try_send(v));  // the select left a's receivers
   });

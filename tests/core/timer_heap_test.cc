@@ -1,4 +1,4 @@
-#include "weft/core/internal/timer_heap.h"
+#include "weft/core/private/timer_heap.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
+#include "weft/core/internal/fiber_api.h"
+#include "weft/core/private/runtime_core.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
 

@@ -258,7 +258,7 @@ TEST_P(StressTest, WakeUpsFromAnotherRuntime) {
 TEST_P(StressTest, RuntimeMayBeDestroyedRightAfterAForeignWake) {
   // A fiber of `other` finishing wakes a joiner of a short-lived runtime; the
   // joiner returns at once and its runtime is destroyed. The waking thread
-  // must be done with that runtime (its injector, its parker) by then.
+  // must be done with that runtime (its injector, its idle workers) by then.
   const int kRounds = static_cast<int>(Scaled(300));
   Runtime other({.workers = 2});
   int sum = 0;

@@ -3,10 +3,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <unistd.h>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -639,7 +641,94 @@ TEST_P(ChannelTest, PlainThreadUnbufferedSendDeliversExactlyWhenItSaysSo) {
   EXPECT_EQ(wrong, 0) << "of " << threw << " sends that threw and " << sent << " that returned";
 }
 
+TEST_P(ChannelTest, TrySendTakesTemporariesAndKeepsAnUnsentRvalue) {
+  Run([&] {
+    Channel<std::unique_ptr<int>> ch(1);
+    EXPECT_TRUE(ch.try_send(std::make_unique<int>(1)));  // a temporary
+    auto p = std::make_unique<int>(2);
+    EXPECT_FALSE(ch.try_send(std::move(p)));  // full: not sent, not moved from
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(*p, 2);
+    auto got = ch.try_recv();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(**got, 1);
+    EXPECT_TRUE(ch.try_send(std::move(p)));
+    EXPECT_EQ(p, nullptr);
+    ASSERT_TRUE(ch.close().ok());
+    EXPECT_FALSE(ch.try_send(std::make_unique<int>(3)));  // closed
+  });
+}
+
+TEST_P(ChannelTest, UnboundedFactoryNeverBlocksSenders) {
+  Run([&] {
+    auto ch = Channel<int>::unbounded();
+    EXPECT_EQ(ch.capacity(), Channel<int>::kUnbounded);
+    for (int i = 0; i < 10000; ++i) ASSERT_TRUE(ch.try_send(i));
+    for (int i = 0; i < 10000; ++i) ASSERT_TRUE(ch.send_for(i, absl::ZeroDuration()).ok());
+    EXPECT_EQ(ch.size(), 20000u);
+    EXPECT_EQ(ch.recv(), 0);
+  });
+}
+
+// Channels are shared by reference and never move (see channel.h).
+static_assert(!std::is_move_constructible_v<Channel<int>>);
+static_assert(!std::is_copy_constructible_v<Channel<int>>);
+
+TEST_P(ChannelTest, SendUntilAndRecvUntilTakeADeadline) {
+  Run([&] {
+    Channel<int> ch(1);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(ch.recv_until(absl::Now() + absl::Milliseconds(20)).status().code(),
+              absl::StatusCode::kDeadlineExceeded);
+    EXPECT_GE(test::MillisSince(start), 15);
+    EXPECT_TRUE(ch.send_until(1, absl::Now() + absl::Seconds(10)).ok());
+    EXPECT_EQ(ch.send_until(2, absl::Now() + absl::Milliseconds(5)).code(),
+              absl::StatusCode::kDeadlineExceeded);  // full
+    EXPECT_EQ(ch.send_until(3, absl::InfinitePast()).code(),
+              absl::StatusCode::kDeadlineExceeded);
+    auto r = ch.recv_until(absl::InfiniteFuture());
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, 1);
+    ASSERT_TRUE(ch.close().ok());
+    EXPECT_EQ(ch.recv_until(absl::Now() + absl::Seconds(10)).status().code(),
+              absl::StatusCode::kOutOfRange);
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, ChannelTest, test::WorkerCounts(), test::WorkerCountName);
+
+// Destroying a channel that fibers wait on is reported, never a hang: the
+// process aborts, naming the channel and how many wait.
+TEST(ChannelDeathTest, DestroyedWhileFibersWaitAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        alarm(20);
+        Runtime rt({.workers = 2});
+        auto f = rt.spawn([] {
+          auto* ch = new Channel<int>;
+          auto r1 = spawn([ch] { (void)ch->recv(); });
+          auto r2 = spawn([ch] { (void)ch->recv(); });
+          sleep_for(absl::Milliseconds(50));  // both parked in recv
+          delete ch;
+        });
+        f.join();
+      },
+      "weft::Channel destroyed while 2 fibers wait on it");
+  EXPECT_DEATH(
+      {
+        alarm(20);
+        Runtime rt({.workers = 1});
+        auto f = rt.spawn([] {
+          auto* ch = new Channel<int>;
+          auto s = spawn([ch] { (void)ch->send(1); });  // unbuffered: waits
+          sleep_for(absl::Milliseconds(50));
+          delete ch;
+        });
+        f.join();
+      },
+      "weft::Channel destroyed while 1 fiber waits on it");
+}
 
 }  // namespace
 }  // namespace weft

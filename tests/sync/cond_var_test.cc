@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
@@ -219,6 +221,28 @@ TEST_P(CondVarTest, ShutdownKillsFibersWaitingInWait) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, CondVarTest, test::WorkerCounts(), test::WorkerCountName);
+
+// Destroying a CondVar that fibers wait on aborts with a message.
+TEST(CondVarDeathTest, DestroyedWhileFibersWaitAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        alarm(20);
+        Runtime rt({.workers = 2});
+        auto f = rt.spawn([] {
+          Mutex mu;
+          auto* cv = new CondVar;
+          auto a = spawn([&mu, cv] {
+            std::unique_lock<Mutex> lk(mu);
+            cv->wait(lk);
+          });
+          sleep_for(absl::Milliseconds(50));  // parked in wait()
+          delete cv;
+        });
+        f.join();
+      },
+      "weft::CondVar destroyed while 1 fiber waits on it");
+}
 
 }  // namespace
 }  // namespace weft

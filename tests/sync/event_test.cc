@@ -5,6 +5,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
@@ -23,7 +25,8 @@ TEST_P(EventTest, SetWakesAllWaiters) {
     for (int i = 0; i < kWaiters; ++i) {
       fs.push_back(spawn([&] {
         started.fetch_add(1);
-        return ev.wait();
+        ev.wait();
+        return ev.is_set();
       }));
     }
     while (started.load() < kWaiters) yield();
@@ -38,15 +41,32 @@ TEST_P(EventTest, WaitTimesOutThenSucceedsAfterSet) {
   Run([&] {
     Event ev;
     auto start = std::chrono::steady_clock::now();
-    EXPECT_FALSE(ev.wait(absl::Milliseconds(20)));
+    EXPECT_FALSE(ev.wait_for(absl::Milliseconds(20)));
     EXPECT_GE(test::MillisSince(start), 19);
     auto setter = spawn([&] {
       sleep_for(absl::Milliseconds(5));
       ev.set();
     });
-    EXPECT_TRUE(ev.wait(absl::Seconds(30)));
+    EXPECT_TRUE(ev.wait_for(absl::Seconds(30)));
     EXPECT_TRUE(ev.is_set());
-    EXPECT_TRUE(ev.wait(absl::ZeroDuration()));
+    EXPECT_TRUE(ev.wait_for(absl::ZeroDuration()));
+    setter.join();
+  });
+}
+
+TEST_P(EventTest, WaitUntilTakesADeadline) {
+  Run([] {
+    Event ev;
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(ev.wait_until(absl::Now() + absl::Milliseconds(20)));
+    EXPECT_GE(test::MillisSince(start), 15);
+    EXPECT_FALSE(ev.wait_until(absl::InfinitePast()));
+    auto setter = spawn([&] {
+      sleep_for(absl::Milliseconds(5));
+      ev.set();
+    });
+    EXPECT_TRUE(ev.wait_until(absl::Now() + absl::Seconds(30)));
+    EXPECT_TRUE(ev.wait_until(absl::InfinitePast()));  // set: no wait needed
     setter.join();
   });
 }
@@ -55,12 +75,13 @@ TEST_P(EventTest, ClearMakesWaitsBlockAgain) {
   Run([&] {
     Event ev;
     ev.set();
-    EXPECT_TRUE(ev.wait());
+    ev.wait();
+    EXPECT_TRUE(ev.is_set());
     ev.clear();
     EXPECT_FALSE(ev.is_set());
-    EXPECT_FALSE(ev.wait(absl::Milliseconds(10)));
+    EXPECT_FALSE(ev.wait_for(absl::Milliseconds(10)));
     ev.set();
-    EXPECT_TRUE(ev.wait(absl::Milliseconds(10)));
+    EXPECT_TRUE(ev.wait_for(absl::Milliseconds(10)));
   });
 }
 
@@ -86,7 +107,8 @@ TEST_P(EventTest, SetFromPlainThreadWakesFiber) {
   std::atomic<bool> waiting{false};
   auto f = rt.spawn([&] {
     waiting = true;
-    return ev.wait();
+    ev.wait();
+    return ev.is_set();
   });
   while (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -97,7 +119,7 @@ TEST_P(EventTest, SetFromPlainThreadWakesFiber) {
 
 TEST(EventUsageTest, WaitOutsideFiberThrowsUsageError) {
   Event ev;
-  EXPECT_THROW(ev.wait(absl::Milliseconds(1)), UsageError);
+  EXPECT_THROW(ev.wait_for(absl::Milliseconds(1)), UsageError);
 }
 
 struct DtorCount {
@@ -128,6 +150,25 @@ TEST_P(EventTest, ShutdownKillsFibersWaitingInWait) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, EventTest, test::WorkerCounts(), test::WorkerCountName);
+
+// Destroying an Event that fibers wait on aborts with a message.
+TEST(EventDeathTest, DestroyedWhileFibersWaitAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        alarm(20);
+        Runtime rt({.workers = 2});
+        auto f = rt.spawn([] {
+          auto* ev = new Event;
+          auto a = spawn([ev] { ev->wait(); });
+          auto b = spawn([ev] { (void)ev->wait_for(absl::Hours(1)); });
+          sleep_for(absl::Milliseconds(50));  // both parked
+          delete ev;
+        });
+        f.join();
+      },
+      "weft::Event destroyed while 2 fibers wait on it");
+}
 
 }  // namespace
 }  // namespace weft

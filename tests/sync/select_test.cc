@@ -3,6 +3,8 @@
 #include "weft/sync/select.h"
 
 #include <atomic>
+#include <chrono>
+#include <string>
 #include <optional>
 #include <vector>
 
@@ -60,11 +62,64 @@ TEST_P(SelectTest, SelectForTimesOutAndLeavesNothingBehind) {
   Run([] {
     Channel<int> ch(4);
     std::optional<int> v;
-    EXPECT_EQ(select_for(absl::Milliseconds(10), on_recv(ch, v)), -1);
+    EXPECT_EQ(select_for(on_recv(ch, v), absl::Milliseconds(10)), -1);
     EXPECT_FALSE(v.has_value());
     // The timed-out select must not still be registered as a receiver.
     ASSERT_TRUE(ch.send(1).ok());
     EXPECT_EQ(ch.size(), 1u);
+  });
+}
+
+TEST_P(SelectTest, SelectForTakesTheTimeoutLastAndRunsAReadyCase) {
+  Run([] {
+    Channel<int> a(1), b(1);
+    std::optional<int> va;
+    ASSERT_TRUE(b.send(7).ok());
+    auto vb = on_recv(b);  // holds its own result
+    EXPECT_EQ(select_for(on_recv(a, va), vb, absl::Seconds(10)), 1);
+    EXPECT_FALSE(va.has_value());
+    ASSERT_TRUE(vb.value().has_value());
+    EXPECT_EQ(*vb.value(), 7);
+    absl::Duration timeout = absl::Seconds(10);  // an lvalue works too
+    EXPECT_EQ(select_for(on_recv(a, va), on_send(b, 9), timeout), 1);  // b has room
+    EXPECT_EQ(b.try_recv(), 9);
+    // A case that becomes ready while the select waits.
+    auto sender = spawn([&] {
+      sleep_for(absl::Milliseconds(5));
+      ASSERT_TRUE(a.send(3).ok());
+    });
+    EXPECT_EQ(select_for(on_recv(a, va), absl::Seconds(10)), 0);
+    EXPECT_EQ(va, 3);
+    sender.join();
+    EXPECT_EQ(select_for(on_recv(a, va), absl::Milliseconds(5)), kSelectNone);
+  });
+}
+
+TEST_P(SelectTest, SelectUntilTakesADeadline) {
+  Run([] {
+    Channel<int> ch(1);
+    auto c = on_recv(ch);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(select_until(c, absl::Now() + absl::Milliseconds(20)), kSelectNone);
+    EXPECT_GE(test::MillisSince(start), 15);
+    EXPECT_FALSE(c.value().has_value());
+    EXPECT_EQ(select_until(on_send(ch, 4), absl::InfiniteFuture()), 0);
+    EXPECT_EQ(select_until(c, absl::InfinitePast()), 0);  // ready: runs
+    EXPECT_EQ(c.value(), 4);
+  });
+}
+
+TEST_P(SelectTest, OwningRecvCaseWorksWithSelectAndTrySelect) {
+  Run([] {
+    Channel<std::string> words(2);
+    auto c = on_recv(words);
+    EXPECT_EQ(try_select(c), kSelectNone);
+    ASSERT_TRUE(words.send("hi").ok());
+    EXPECT_EQ(select(c), 0);
+    EXPECT_EQ(c.value(), "hi");
+    ASSERT_TRUE(words.close().ok());
+    EXPECT_EQ(select(c), 0);  // closed and drained: ready, nullopt
+    EXPECT_FALSE(c.value().has_value());
   });
 }
 

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
@@ -70,6 +72,24 @@ TEST_P(SemaphoreTest, AcquireForTimesOut) {
     });
     EXPECT_TRUE(sem.acquire_for(absl::Seconds(30)));
     EXPECT_EQ(sem.available(), 0);
+    releaser.join();
+  });
+}
+
+TEST_P(SemaphoreTest, AcquireUntilTakesADeadline) {
+  Run([] {
+    Semaphore sem(0);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(sem.acquire_until(absl::Now() + absl::Milliseconds(20)));
+    EXPECT_GE(test::MillisSince(start), 15);
+    auto releaser = spawn([&] {
+      sleep_for(absl::Milliseconds(5));
+      sem.release();
+    });
+    EXPECT_TRUE(sem.acquire_until(absl::Now() + absl::Seconds(30)));
+    EXPECT_EQ(sem.available(), 0);
+    sem.release();
+    EXPECT_TRUE(sem.acquire_until(absl::InfinitePast()));  // available: taken at once
     releaser.join();
   });
 }
@@ -183,6 +203,23 @@ TEST_P(SemaphoreTest, ShutdownKillsFibersWaitingInAcquire) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, SemaphoreTest, test::WorkerCounts(), test::WorkerCountName);
+
+TEST(SemaphoreDeathTest, DestroyedWhileFibersWaitAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        alarm(20);
+        Runtime rt({.workers = 1});
+        auto f = rt.spawn([] {
+          auto* sem = new Semaphore(0);
+          auto a = spawn([sem] { sem->acquire(); });
+          sleep_for(absl::Milliseconds(50));
+          delete sem;
+        });
+        f.join();
+      },
+      "weft::Semaphore destroyed while 1 fiber waits on it");
+}
 
 }  // namespace
 }  // namespace weft

@@ -5,6 +5,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
@@ -79,6 +81,22 @@ TEST_P(WaitGroupTest, WaitForTimesOut) {
   });
 }
 
+TEST_P(WaitGroupTest, WaitUntilTakesADeadline) {
+  Run([] {
+    WaitGroup wg;
+    wg.add(1);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(wg.wait_until(absl::Now() + absl::Milliseconds(20)));
+    EXPECT_GE(test::MillisSince(start), 15);
+    auto doer = spawn([&] {
+      sleep_for(absl::Milliseconds(5));
+      wg.done();
+    });
+    EXPECT_TRUE(wg.wait_until(absl::Now() + absl::Seconds(30)));
+    doer.join();
+  });
+}
+
 TEST_P(WaitGroupTest, DoneFromPlainThreadWakesFiber) {
   Runtime rt(options());
   WaitGroup wg;
@@ -117,6 +135,17 @@ TEST_P(LatchTest, CountDownThenWait) {
     EXPECT_TRUE(latch.try_wait());
     for (auto& f : fs) f.join();
     latch.wait();  // stays open
+  });
+}
+
+TEST_P(LatchTest, WaitForAndWaitUntil) {
+  Run([] {
+    Latch latch(1);
+    EXPECT_FALSE(latch.wait_for(absl::Milliseconds(5)));
+    EXPECT_FALSE(latch.wait_until(absl::Now() + absl::Milliseconds(5)));
+    latch.count_down();
+    EXPECT_TRUE(latch.wait_for(absl::ZeroDuration()));
+    EXPECT_TRUE(latch.wait_until(absl::InfinitePast()));
   });
 }
 
@@ -189,6 +218,24 @@ TEST_P(WaitGroupTest, ShutdownKillsFibersWaitingInWait) {
 
 INSTANTIATE_TEST_SUITE_P(Workers, WaitGroupTest, test::WorkerCounts(), test::WorkerCountName);
 INSTANTIATE_TEST_SUITE_P(Workers, LatchTest, test::WorkerCounts(), test::WorkerCountName);
+
+TEST(WaitGroupDeathTest, DestroyedWhileFibersWaitAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        alarm(20);
+        Runtime rt({.workers = 1});
+        auto f = rt.spawn([] {
+          auto* wg = new WaitGroup;
+          wg->add(1);
+          auto a = spawn([wg] { wg->wait(); });
+          sleep_for(absl::Milliseconds(50));
+          delete wg;
+        });
+        f.join();
+      },
+      "weft::WaitGroup destroyed while 1 fiber waits on it");
+}
 
 }  // namespace
 }  // namespace weft

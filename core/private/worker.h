@@ -8,9 +8,9 @@
 
 #include "weft/core/internal/context.h"
 #include "weft/core/internal/fiber_control.h"
-#include "weft/core/internal/run_queue.h"
 #include "weft/core/internal/stack_pool.h"
-#include "weft/core/internal/timer_heap.h"
+#include "weft/core/private/run_queue.h"
+#include "weft/core/private/timer_heap.h"
 
 namespace weft::internal {
 
@@ -156,7 +156,7 @@ class Worker {
   // more behind (see worker.cc).
   FiberControl* pop_injector();
   FiberControl* steal();
-  void park();
+  void sleep();
   int poll_io();
   void place_woken_batch();
   bool any_work_visible();

@@ -1,13 +1,13 @@
 // The epoll poller. See poller.h for the per-fd word protocol.
 //
 // A wait publishes its fiber in the fd's word only in the park Handover
-// (after the switch), like every other wait (park.h). The waker side is
+// (after the switch), like every other wait (fiber_api.h). The waker side is
 // Poller::dispatch: it swaps the fiber out of the word and wakes it by its
 // current parking epoch. Reading the epoch instead of a stored token keeps
 // the word a single pointer; the cost is that a fiber that already woke (by
 // its deadline or a kill) and parked again elsewhere may get one spurious
 // wake-up, which every wait tolerates (callers loop on their condition).
-#include "weft/core/internal/poller.h"
+#include "weft/core/private/poller.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -20,9 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/internal/clock.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/internal/fiber_api.h"
+#include "weft/core/private/runtime_core.h"
+#include "weft/core/private/worker.h"
 
 namespace weft::internal {
 namespace {
@@ -188,15 +188,15 @@ Poller::~Poller() {
   // Fds still registered here (a socket outliving its runtime) go back to
   // unregistered, so another runtime can watch them.
   FdTable::get().for_each_slot([this](FdSlot& s) {
-    uint32_t st = 2;
-    if (!s.state.compare_exchange_strong(st, 1, std::memory_order_acquire)) return;
+    uint32_t st = FdSlot::kRegistered;
+    if (!s.state.compare_exchange_strong(st, FdSlot::kChanging, std::memory_order_acquire)) return;
     if (s.owner != this) {
-      s.state.store(2, std::memory_order_release);
+      s.state.store(FdSlot::kRegistered, std::memory_order_release);
       return;
     }
     cancel_waits(s);
     s.owner = nullptr;
-    s.state.store(0, std::memory_order_release);
+    s.state.store(FdSlot::kUnregistered, std::memory_order_release);
   });
   ::close(doorbell_);
   ::close(epfd_);
@@ -207,47 +207,48 @@ absl::Status Poller::watch(int fd) {
   if (s == nullptr) return absl::InvalidArgumentError(absl::StrCat("weft: bad fd ", fd));
   for (;;) {
     uint32_t st = s->state.load(std::memory_order_acquire);
-    if (st == 2) return absl::OkStatus();  // here or with another runtime: both work
-    if (st == 1) {  // another thread is (de)registering it: a syscall away
+    // Registered here or with another runtime: both work.
+    if (st == FdSlot::kRegistered) return absl::OkStatus();
+    if (st == FdSlot::kChanging) {  // another thread is (de)registering it: a syscall away
       __builtin_ia32_pause();
       continue;
     }
-    if (s->state.compare_exchange_weak(st, 1, std::memory_order_acquire)) break;
+    if (s->state.compare_exchange_weak(st, FdSlot::kChanging, std::memory_order_acquire)) break;
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = (uint64_t{s->gen.load(std::memory_order_relaxed)} << 32) | static_cast<uint32_t>(fd);
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
     int err = errno;
-    s->state.store(0, std::memory_order_release);
+    s->state.store(FdSlot::kUnregistered, std::memory_order_release);
     return errno_status(err, "weft: epoll_ctl(ADD)", fd);
   }
   in_use_.store(true, std::memory_order_relaxed);
   s->owner = this;
-  // Release: a waiter that sees 2 sees the registration done.
-  s->state.store(2, std::memory_order_release);
+  // Release: a waiter that sees kRegistered sees the registration done.
+  s->state.store(FdSlot::kRegistered, std::memory_order_release);
   return absl::OkStatus();
 }
 
 void Poller::forget(int fd) {
   FdSlot* s = FdTable::get().slot(fd, false);
   if (s == nullptr) return;
-  // Take the slot (state 1) whatever its state, waiting out a registration
+  // Take the slot (kChanging) whatever its state, waiting out a registration
   // in progress: a wait that read the generation before a concurrent
   // close must see it bumped, even if its fd never got registered.
   uint32_t st;
   for (;;) {
     st = s->state.load(std::memory_order_acquire);
-    if (st == 1) {
+    if (st == FdSlot::kChanging) {
       __builtin_ia32_pause();
       continue;
     }
-    if (s->state.compare_exchange_weak(st, 1, std::memory_order_acquire)) break;
+    if (s->state.compare_exchange_weak(st, FdSlot::kChanging, std::memory_order_acquire)) break;
   }
-  if (st == 2) epoll_ctl(s->owner->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  if (st == FdSlot::kRegistered) epoll_ctl(s->owner->epfd_, EPOLL_CTL_DEL, fd, nullptr);
   cancel_waits(*s);
   s->owner = nullptr;
-  s->state.store(0, std::memory_order_release);
+  s->state.store(FdSlot::kUnregistered, std::memory_order_release);
 }
 
 absl::Status Poller::wait(int fd, IoDir dir, int64_t deadline_ns) {
@@ -359,5 +360,20 @@ void Poller::ring() {
   // would still leave the fd readable, which is all a ring needs.
   [[maybe_unused]] ssize_t r = ::write(doorbell_, &one, sizeof one);
 }
+
+// The fd waits of fiber_api.h, on the calling thread's runtime.
+absl::Status wait_fd(int fd, IoDir dir, int64_t deadline_ns) {
+  RuntimeCore* rt = RuntimeCore::current();
+  if (rt == nullptr) return Poller::wait_thread(fd, dir, deadline_ns);
+  return rt->poller().wait(fd, dir, deadline_ns);
+}
+
+absl::Status watch_fd(int fd) {
+  RuntimeCore* rt = RuntimeCore::current();
+  if (rt == nullptr) return absl::OkStatus();
+  return rt->poller().watch(fd);
+}
+
+void forget_fd(int fd) { Poller::forget(fd); }
 
 }  // namespace weft::internal

@@ -12,8 +12,8 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
-#include "weft/core/internal/lock.h"
 #include "weft/core/internal/fiber_control.h"
+#include "weft/core/internal/lock.h"
 
 namespace weft::internal {
 
@@ -49,7 +49,7 @@ class Injector {
 
   // Racy: may miss a push that is in flight. Callers that must not miss one
   // (a worker about to sleep) order it after their own seq_cst publication
-  // (see parker.cc).
+  // (see idle_workers.cc).
   bool empty() const { return len_.load(std::memory_order_relaxed) == 0; }
 
  private:

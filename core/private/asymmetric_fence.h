@@ -12,7 +12,7 @@
 // may not reorder; the CPU still may) and the rare side heavy_fence(), which
 // makes every running thread of the process execute a full barrier
 // (membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED) — a few microseconds, on
-// every kill. Either the parker's store precedes its barrier point and the
+// every kill. Either the parking fiber's store precedes its barrier point and the
 // killer's load sees it, or its load follows that point and sees the flag.
 //
 // Where membarrier is unavailable (old kernels, seccomp, valgrind) both sides

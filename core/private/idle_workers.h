@@ -1,6 +1,6 @@
-// Parker: which workers are searching for work or asleep, and how to wake one.
+// IdleWorkers: which workers are searching for work or asleep, and how to wake one.
 //
-// See parker.cc for the protocol and why it never loses a wake-up.
+// See idle_workers.cc for the protocol and why it never loses a wake-up.
 #pragma once
 
 #include <atomic>
@@ -16,11 +16,11 @@ namespace weft::internal {
 
 class Poller;
 
-class Parker {
+class IdleWorkers {
  public:
   // `poller` (may be null) is where one sleeping worker at a time blocks
   // instead of its futex, so I/O readiness also ends its sleep.
-  Parker(int workers, Poller* poller);
+  IdleWorkers(int workers, Poller* poller);
 
   // A worker wants to steal. False if enough workers already search (at most
   // half of the awake ones, as in Go), in which case it should go to sleep.
@@ -33,7 +33,7 @@ class Parker {
   // fast path; a missed wake-up here costs parallelism, never progress, since
   // the pushing worker runs its own queue before it sleeps.
   void notify_local() {
-    // Relaxed: a hint; see parker.cc ("Why local pushes skip the fence").
+    // Relaxed: a hint; see idle_workers.cc ("Why local pushes skip the fence").
     if (sleeping_.load(std::memory_order_relaxed) != 0 &&
         searching_.load(std::memory_order_relaxed) == 0) {
       wake_one();
@@ -44,14 +44,14 @@ class Parker {
   void wake_all();
   void wake_one();
 
-  // Sleeping, in three steps: announce, re-check every queue, then park.
-  void prepare_park(int w);
-  void cancel_park(int w);
+  // Sleeping, in three steps: announce, re-check every queue, then sleep.
+  void prepare_sleep(int w);
+  void cancel_sleep(int w);
   // Blocks until woken, until deadline_ns (CLOCK_MONOTONIC; < 0: none), or
   // spuriously; if the poller is free, blocks in it (readiness ends the
   // sleep too, and wakes the fibers it concerns onto this worker). Always
   // leaves `w` unregistered.
-  void park(int w, int64_t deadline_ns);
+  void sleep(int w, int64_t deadline_ns);
 
   uint32_t sleeping() const { return sleeping_.load(std::memory_order_relaxed); }
 

@@ -25,11 +25,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "weft/core/internal/fiber_api.h"  // IoDir
 #include "weft/core/internal/fiber_control.h"
 
 namespace weft::internal {
-
-enum class IoDir : int { kRead = 0, kWrite = 1 };
 
 class Poller;
 
@@ -50,9 +49,14 @@ struct FdSlot {
   // ever follows for the EOF; a reader that skips its syscall after a short
   // read (TcpStream) would otherwise wait forever for it.
   std::atomic<bool> hung_up{false};
-  // 0 unregistered, 1 being (de)registered, 2 registered with `owner`.
-  std::atomic<uint32_t> state{0};
-  Poller* owner = nullptr;  // written under state 1, read under state 2
+  // Registration, one of the three below. A thread takes the slot by CAS
+  // to kChanging (acquire), does its epoll_ctl, then stores kRegistered or
+  // kUnregistered (release); others spin while they see kChanging.
+  static constexpr uint32_t kUnregistered = 0;  // in no epoll set
+  static constexpr uint32_t kChanging = 1;      // being (de)registered
+  static constexpr uint32_t kRegistered = 2;    // in `owner`'s epoll set
+  std::atomic<uint32_t> state{kUnregistered};
+  Poller* owner = nullptr;  // written under kChanging, read under kRegistered
 };
 
 class Poller {

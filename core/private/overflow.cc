@@ -4,7 +4,7 @@
 // registered StackPool (StackPool::guard_owner), formats with plain loops and
 // writes with write(2). It runs on a per-worker alternate signal stack, since
 // the faulting fiber's stack is exactly what has run out.
-#include "weft/core/internal/overflow.h"
+#include "weft/core/private/overflow.h"
 
 #include <signal.h>
 #include <sys/mman.h>

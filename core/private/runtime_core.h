@@ -1,5 +1,5 @@
 // RuntimeCore: the shared state of one weft runtime (workers, injector,
-// parker, stack pool) and the fiber operations the public API is built on.
+// idle workers, stack pool) and the fiber operations the public API is built on.
 #pragma once
 
 #include <atomic>
@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "weft/core/internal/fiber_control.h"
-#include "weft/core/internal/injector.h"
-#include "weft/core/internal/parker.h"
-#include "weft/core/internal/poller.h"
 #include "weft/core/internal/stack_pool.h"
+#include "weft/core/private/idle_workers.h"
+#include "weft/core/private/injector.h"
+#include "weft/core/private/poller.h"
 
 namespace weft::internal {
 
@@ -81,7 +81,7 @@ class RuntimeCore {
   int worker_count() const { return static_cast<int>(workers_.size()); }
   Worker* worker(int i) const { return workers_[i].get(); }
   Injector& injector() { return injector_; }
-  Parker& parker() { return parker_; }
+  IdleWorkers& idle_workers() { return idle_workers_; }
   Poller& poller() { return poller_; }
   StackPool& stack_pool() { return pool_; }
   std::size_t stack_size() const { return pool_.stack_size(); }
@@ -101,8 +101,8 @@ class RuntimeCore {
 
   StackPool pool_;
   Injector injector_;
-  Poller poller_;  // before parker_, which points at it
-  Parker parker_;
+  Poller poller_;  // before idle_workers_, which points at it
+  IdleWorkers idle_workers_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};  // no more spawns from outside
   std::atomic<bool> exit_{false};      // workers leave their loops
@@ -115,6 +115,9 @@ class RuntimeCore {
   // allocate() and the end of start(), and wake() from outside.
   std::atomic<uint64_t> external_busy_{0};
 };
+
+// The entry point of every fiber (see Context::make); in core/fiber.cc.
+[[noreturn]] void fiber_main(Handover*);
 
 // The control block needs this much room at the top of each stack.
 inline constexpr std::size_t kControlBytes = (sizeof(FiberControl) + 63) / 64 * 64;

@@ -1,5 +1,5 @@
 // membarrier(2) behind the asymmetric fence (see asymmetric_fence.h).
-#include "weft/core/internal/asymmetric_fence.h"
+#include "weft/core/private/asymmetric_fence.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>

@@ -22,17 +22,18 @@
 // race to another waker is fine: the fiber re-checks the flag whenever a
 // wait ends). A fiber parking at the same time does the mirror image in
 // on_parked (store the token, then read the flag); with a store-load fence
-// on each side (asymmetric: the parker's costs nothing, the killer's is a
+// on each side (asymmetric: the parking fiber's costs nothing, the killer's is a
 // membarrier, see asymmetric_fence.h) at least one sees the other and no
 // kill is lost between "checked the flag" and "parked". Every suspension point calls throw_if_killed before
 // and after its wait, once its bookkeeping is undone, so FiberExit leaves
 // nothing linked behind. A fiber killed before its first run throws before
-// its body (exit_if_killed_before_start, park.cc), except while the runtime
-// stops; a fiber killing itself throws at once (kill_fiber, runtime.cc).
+// its body (exit_if_killed_before_start, core/fiber.cc), except while the
+// runtime stops; a fiber killing itself throws at once (kill_fiber, same
+// file).
 // Rejected: unlinking the victim from whatever it waits in (every kind of
 // wait would need an unlink hook racing with its notifier; a wake-up with
 // the token lets the waiter clean up after itself, as after a timeout).
-#include "weft/core/internal/runtime_core.h"
+#include "weft/core/private/runtime_core.h"
 
 #include <chrono>
 #include <cstdio>
@@ -42,10 +43,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
-#include "weft/core/internal/asymmetric_fence.h"
-#include "weft/core/internal/overflow.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/worker.h"
+#include "weft/core/internal/fiber_api.h"
+#include "weft/core/private/asymmetric_fence.h"
+#include "weft/core/private/overflow.h"
+#include "weft/core/private/worker.h"
 
 namespace weft::internal {
 namespace {
@@ -64,7 +65,7 @@ char* align_down(char* p, std::size_t a) {
 }  // namespace
 
 RuntimeCore::RuntimeCore(const CoreOptions& options)
-    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), parker_(options.workers, &poller_) {
+    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), idle_workers_(options.workers, &poller_) {
   register_overflow_pool(&pool_);
   init_asymmetric_fence();  // before any fiber of ours can park
   workers_.reserve(options.workers);
@@ -168,7 +169,7 @@ void RuntimeCore::start(FiberControl* f) {
   } else {
     // Counted in allocate().
     injector_.push(f);
-    parker_.notify_global();
+    idle_workers_.notify_global();
     // Release: our last touch of the runtime; pairs with shutdown's acquire.
     external_busy_.fetch_sub(1, std::memory_order_release);
   }
@@ -231,7 +232,7 @@ void RuntimeCore::wake_external(FiberControl* f) {
   // also sees us (push/pop order the two).
   external_busy_.fetch_add(1, std::memory_order_relaxed);
   injector_.push(f);
-  parker_.notify_global();
+  idle_workers_.notify_global();
   // Release: pairs with the acquire load in shutdown().
   external_busy_.fetch_sub(1, std::memory_order_release);
 }
@@ -277,7 +278,7 @@ bool RuntimeCore::try_claim(FiberControl* f, uint64_t token) {
 bool RuntimeCore::try_claim_exclusive(FiberControl* f, uint64_t token) {
   if (!g_asymmetric_fence.load(std::memory_order_relaxed)) return try_claim(f, token);
   uint64_t e;
-  // Acquire, as in try_claim: spin while the parker is still publishing.
+  // Acquire, as in try_claim: spin while the parking fiber is still publishing.
   while ((e = f->epoch.load(std::memory_order_acquire)) == token + 2) __builtin_ia32_pause();
   if (e != token) return false;
   if (!f->kill_requested.load(std::memory_order_relaxed)) {
@@ -372,9 +373,18 @@ void RuntimeCore::shutdown() {
     }
   }
   exit_.store(true, std::memory_order_release);
-  parker_.wake_all();
+  idle_workers_.wake_all();
   for (auto& worker : workers_) worker->join_thread();
   joined_.store(true, std::memory_order_release);
 }
+
+// fiber_api.h's waker side, for sync/ and io/: a fiber is woken by the
+// runtime it belongs to. Here, next to the members, so each compiles to them.
+bool try_wake(FiberControl* f, uint64_t token) { return f->runtime->try_wake(f, token); }
+bool try_claim(FiberControl* f, uint64_t token) { return f->runtime->try_claim(f, token); }
+bool try_claim_exclusive(FiberControl* f, uint64_t token) {
+  return f->runtime->try_claim_exclusive(f, token);
+}
+void wake(FiberControl* f) { f->runtime->wake(f); }
 
 }  // namespace weft::internal

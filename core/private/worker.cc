@@ -12,7 +12,7 @@
 //   4. a non-blocking look at the poller (if no other worker holds it);
 //   5. stealing one fiber (and up to half the victim's queue) from random
 //      victims;
-//   6. sleeping in Parker::park until woken, or until the next timer is due,
+//   6. sleeping in IdleWorkers::sleep until woken, or until the next timer is due,
 //      in epoll_wait if the poller is free (so readiness ends the sleep).
 // Every kFairInterval decisions due timers, the poller, the Injector and the
 // yield FIFO go first, so a busy worker starves neither timers, I/O nor
@@ -75,16 +75,16 @@
 // the RunQueue and taking from its top (FIFO, but a CAS per yield, 3x slower).
 // While some worker sleeps, the yielder goes to the RunQueue instead, so the
 // sleeper is woken and can steal it.
-#include "weft/core/internal/worker.h"
+#include "weft/core/private/worker.h"
 
 #include <sys/prctl.h>
 
 #include <algorithm>
 
 #include "weft/core/internal/clock.h"
-#include "weft/core/internal/overflow.h"
-#include "weft/core/internal/park.h"
-#include "weft/core/internal/runtime_core.h"
+#include "weft/core/internal/fiber_api.h"
+#include "weft/core/private/overflow.h"
+#include "weft/core/private/runtime_core.h"
 
 namespace weft::internal {
 namespace {
@@ -107,7 +107,7 @@ Worker* Worker::current() {
   return t_worker;
 }
 
-// Declared in park.h (require_fiber). Reads the thread_local itself rather
+// Declared in fiber_api.h (require_fiber). Reads the thread_local itself rather
 // than through Worker::current(): out of line just the same, so no caller
 // keeps the address across a switch.
 FiberControl* current_fiber_or_null() {
@@ -115,6 +115,10 @@ FiberControl* current_fiber_or_null() {
   Worker* w = t_worker;
   return w != nullptr ? w->current_fiber() : nullptr;
 }
+
+// Declared in fiber_api.h, for sync/ and io/.
+bool has_local_work() { return Worker::current()->has_local_work(); }
+void yield_current() { Worker::current()->yield_current(); }
 
 Worker::Worker(RuntimeCore* rt, int index, std::size_t run_queue_capacity)
     : rt_(rt),
@@ -174,7 +178,7 @@ void Worker::yield_current() {
 void Worker::on_yielded(Handover* h) {
   Worker* w = Worker::current();
   auto* f = static_cast<FiberControl*>(h->arg);
-  if (w->rt_->parker().sleeping() != 0) {
+  if (w->rt_->idle_workers().sleeping() != 0) {
     w->requeue(f);
     return;
   }
@@ -215,12 +219,12 @@ void Worker::seal_spawn_batch_slow() {
   const bool alone = rt_->worker_count() == 1;
   runq_.reverse_since(spawn_batch_base_, /*no_thieves=*/alone);
   // While reverse_since held the batch, the RunQueue looked empty: a worker
-  // that was about to sleep may have re-checked it then (Worker::park) and
+  // that was about to sleep may have re-checked it then (Worker::sleep) and
   // gone to sleep beside our work. The fence in notify_global pairs with
   // the one in its re-check: either it saw the batch, or we see it asleep
   // and wake it. (StealStressTest.IdleWorkerStealsCpuBoundFibers under TSan
   // on a busy machine lost its thief this way.)
-  if (!alone) rt_->parker().notify_global();
+  if (!alone) rt_->idle_workers().notify_global();
   // A spawn from the scheduler loop (a hand-over) has no spawner to hold
   // back; a spawner that sealed the batch below too keeps its older mark.
   if (current_ == nullptr || batch_mark_count_ == kMaxBatchMarks) return;
@@ -289,7 +293,7 @@ FiberControl* Worker::pop_injector() {
   FiberControl* f = inj.pop();
   if (f == nullptr) return nullptr;
   WorkerCounters::bump(counters_.injector_pops);
-  if (!inj.empty()) rt_->parker().notify_global();
+  if (!inj.empty()) rt_->idle_workers().notify_global();
   return f;
 }
 
@@ -362,13 +366,13 @@ FiberControl* Worker::find_work() {
     if (rt_->worker_count() > 1) {
       if (FiberControl* f = steal()) return f;
     }
-    park();
+    sleep();
   }
 }
 
 FiberControl* Worker::steal() {
-  Parker& parker = rt_->parker();
-  if (!parker.begin_search()) return nullptr;
+  IdleWorkers& idle = rt_->idle_workers();
+  if (!idle.begin_search()) return nullptr;
   const int n = rt_->worker_count();
   for (int round = 0; round < kStealRounds; ++round) {
     int start = static_cast<int>(next_random() % static_cast<uint32_t>(n));
@@ -388,13 +392,13 @@ FiberControl* Worker::steal() {
         ++taken;
       }
       WorkerCounters::bump(counters_.steals, taken);
-      parker.end_search(true);
+      idle.end_search(true);
       return f;
     }
     // Still counted as searching, so pop_injector's notify leaves the
     // wake to end_search below: one wake, not two.
     if (FiberControl* f = pop_injector()) {
-      parker.end_search(true);
+      idle.end_search(true);
       return f;
     }
     // A short backoff (~3 us in all) before the next round; a due timer of
@@ -402,7 +406,7 @@ FiberControl* Worker::steal() {
     if (!timers_.empty() && timers_.next_deadline() <= monotonic_now_ns()) break;
     for (int spin = 0; spin < 16 << round; ++spin) cpu_relax();
   }
-  parker.end_search(false);
+  idle.end_search(false);
   return nullptr;
 }
 
@@ -414,17 +418,17 @@ bool Worker::any_work_visible() {
   return !timers_.empty() && timers_.next_deadline() <= monotonic_now_ns();
 }
 
-void Worker::park() {
-  Parker& parker = rt_->parker();
-  parker.prepare_park(index_);
-  // Re-check after announcing ourselves (the fence is in prepare_park).
+void Worker::sleep() {
+  IdleWorkers& idle = rt_->idle_workers();
+  idle.prepare_sleep(index_);
+  // Re-check after announcing ourselves (the fence is in prepare_sleep).
   if (rt_->exiting() || any_work_visible()) {
-    parker.cancel_park(index_);
+    idle.cancel_sleep(index_);
     return;
   }
   WorkerCounters::bump(counters_.parks);
   collecting_woken_ = true;
-  parker.park(index_, timers_.empty() ? -1 : timers_.next_deadline());
+  idle.sleep(index_, timers_.empty() ? -1 : timers_.next_deadline());
   collecting_woken_ = false;
   if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
   place_woken_batch();
@@ -457,7 +461,7 @@ void Worker::place_woken_batch() {
   if (woken_count_ == 0) return;
   if (woken_count_ >= kWokenSpreadBatch) {
     rt_->injector().push_batch(woken_head_, woken_tail_, woken_count_);
-    rt_->parker().notify_global();
+    rt_->idle_workers().notify_global();
   } else if (yielded_tail_ == nullptr) {
     yielded_head_ = woken_head_;
     yielded_tail_ = woken_tail_;
@@ -480,8 +484,10 @@ void Worker::fire_timers() {
     rt_->try_wake(e.fiber, e.token);
   });
   collecting_woken_ = false;
-  place_woken_batch();
+  // Counted before they are placed: once placed, another worker may run
+  // them to their end, and whoever then reads the stats must see them.
   if (n != 0) WorkerCounters::bump(counters_.timers_fired, n);
+  place_woken_batch();
 }
 
 void Worker::push_run_queue(FiberControl* f) {
@@ -503,12 +509,12 @@ void Worker::push_run_queue(FiberControl* f) {
   }
   if (n != 0) rt_->injector().push_batch(head, tail, n);
   if (!runq_.push(f)) rt_->injector().push(f);
-  rt_->parker().notify_global();
+  rt_->idle_workers().notify_global();
 }
 
 void Worker::requeue(FiberControl* f) {
   push_run_queue(f);
-  rt_->parker().notify_local();
+  rt_->idle_workers().notify_local();
 }
 
 void Worker::schedule_woken_slow(FiberControl* f) {

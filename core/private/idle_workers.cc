@@ -1,4 +1,4 @@
-// Parking and unparking idle workers.
+// Putting idle workers to sleep and waking them (IdleWorkers).
 //
 // The bug every M:N runtime has once: worker A finds no work and goes to sleep
 // at the same moment as thread B publishes work and looks for a sleeper to
@@ -36,7 +36,7 @@
 // the poller's eventfd only when the poller sleeper is the last one left.
 // Whether a sleeper polls is decided and read under mu_, together with its
 // word, so a ring is never aimed at a worker that is not polling yet.
-#include "weft/core/internal/parker.h"
+#include "weft/core/private/idle_workers.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -48,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-#include "weft/core/internal/poller.h"
+#include "weft/core/private/poller.h"
 
 namespace weft::internal {
 namespace {
@@ -79,12 +79,12 @@ int64_t monotonic_ns() {
 
 }  // namespace
 
-Parker::Parker(int workers, Poller* poller)
+IdleWorkers::IdleWorkers(int workers, Poller* poller)
     : workers_(workers), poller_(poller), slots_(new Slot[workers]) {
   sleepers_.reserve(workers);
 }
 
-bool Parker::begin_search() {
+bool IdleWorkers::begin_search() {
   uint32_t awake = static_cast<uint32_t>(workers_) - sleeping_.load(std::memory_order_relaxed);
   // Relaxed: a heuristic cap; correctness never depends on how many search.
   if (2 * searching_.load(std::memory_order_relaxed) >= awake) return false;
@@ -93,15 +93,15 @@ bool Parker::begin_search() {
   return true;
 }
 
-void Parker::end_search(bool found) {
+void IdleWorkers::end_search(bool found) {
   // Seq-cst: pairs with the fence in notify_global (see the header essay).
   uint32_t before = searching_.fetch_sub(1, std::memory_order_seq_cst);
   if (found && before == 1 && sleeping_.load(std::memory_order_relaxed) != 0) wake_one();
 }
 
-void Parker::notify_global() {
+void IdleWorkers::notify_global() {
   // Seq-cst fence: orders the caller's push before the reads below; pairs
-  // with the fence in the sleeper's re-check (after prepare_park).
+  // with the fence in the sleeper's re-check (after prepare_sleep).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_relaxed) != 0 &&
       searching_.load(std::memory_order_relaxed) == 0) {
@@ -109,7 +109,7 @@ void Parker::notify_global() {
   }
 }
 
-void Parker::wake_one() {
+void IdleWorkers::wake_one() {
   int w;
   bool polling;
   {
@@ -124,15 +124,15 @@ void Parker::wake_one() {
     sleepers_.erase(it);
     sleeping_.fetch_sub(1, std::memory_order_relaxed);  // under mu_, read as a hint
     polling = slots_[w].polling;
-    // Release: the woken worker's acquire load in park() sees our caller's
-    // push. Under mu_, so park() decides to poll or not under the same lock
+    // Release: the woken worker's acquire load in sleep() sees our caller's
+    // push. Under mu_, so sleep() decides to poll or not under the same lock
     // and a ring is never sent to a worker that has not started polling.
     slots_[w].word.store(0, std::memory_order_release);
   }
   wake_slot(w, polling);
 }
 
-void Parker::wake_all() {
+void IdleWorkers::wake_all() {
   std::vector<std::pair<int, bool>> all;
   {
     LockGuard lock(mu_);
@@ -146,7 +146,7 @@ void Parker::wake_all() {
   for (auto [w, polling] : all) wake_slot(w, polling);
 }
 
-void Parker::wake_slot(int w, bool polling) {
+void IdleWorkers::wake_slot(int w, bool polling) {
   if (polling) {
     poller_->ring();
   } else {
@@ -154,7 +154,7 @@ void Parker::wake_slot(int w, bool polling) {
   }
 }
 
-void Parker::prepare_park(int w) {
+void IdleWorkers::prepare_sleep(int w) {
   {
     LockGuard lock(mu_);
     slots_[w].word.store(1, std::memory_order_relaxed);  // read by us, under mu_ by wakers
@@ -166,7 +166,7 @@ void Parker::prepare_park(int w) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-void Parker::cancel_park(int w) {
+void IdleWorkers::cancel_sleep(int w) {
   LockGuard lock(mu_);
   auto it = std::find(sleepers_.begin(), sleepers_.end(), w);
   if (it != sleepers_.end()) {
@@ -178,7 +178,7 @@ void Parker::cancel_park(int w) {
   slots_[w].word.store(0, std::memory_order_relaxed);
 }
 
-void Parker::park(int w, int64_t deadline_ns) {
+void IdleWorkers::sleep(int w, int64_t deadline_ns) {
   if (poller_ != nullptr && poller_->in_use() && poller_->try_acquire()) {
     bool sleep;
     {
@@ -192,7 +192,7 @@ void Parker::park(int w, int64_t deadline_ns) {
       slots_[w].polling = false;
     }
     poller_->release();
-    cancel_park(w);
+    cancel_sleep(w);
     return;
   }
   // Acquire: pairs with the release store in wake_one().
@@ -200,7 +200,7 @@ void Parker::park(int w, int64_t deadline_ns) {
     if (deadline_ns >= 0 && monotonic_ns() >= deadline_ns) break;
     futex_wait(&slots_[w].word, 1, deadline_ns);
   }
-  cancel_park(w);
+  cancel_sleep(w);
 }
 
 }  // namespace weft::internal

@@ -1,23 +1,46 @@
-// The fiber-side wait primitives every blocking operation is built on.
+// The one interface from core to sync/ and io/.
+//
+// Everything sync/ and io/ need from the runtime is declared here, and they
+// include nothing else of core/internal/ (core/private/ is not even on their
+// include path: see "Layering" in HACKING.md). It offers:
+//
+//   * the running fiber: current_fiber_or_null, require_fiber;
+//   * parking it with a reason and a deadline: park_current (interruptible by
+//     a kill, a timer or a weft::Timeout; woken by token) and
+//     park_uninterruptible (woken only by whoever its publish callback told);
+//   * ending a wait: try_wake, or try_claim / try_claim_exclusive then wake;
+//   * suspension-point checks: wait_interrupted, throw_if_killed,
+//     DeferTimeouts;
+//   * the worker: has_local_work (spin or park?), yield_current;
+//   * the clock: monotonic_now_ns, deadline_after, deadline_at (clock.h,
+//     included here and part of this interface);
+//   * fd waits on the runtime's poller: IoDir, wait_fd, watch_fd, forget_fd;
+//   * Lock and LockGuard (lock.h, included here): std::mutex with the
+//     thread-safety annotations, for a thread-side lock (io's offload pool).
+//
+// FiberControl (fiber_control.h) comes with it as an opaque handle plus the
+// fields the inline checks below read; sync/ and io/ read no other field.
 //
 // park_current() is the one way a fiber waits: it switches away and, only
 // after the switch, publishes itself (epoch, then the caller's `publish`
-// callback). Whoever wants to wake it calls RuntimeCore::try_wake with the
-// token it was given. A wait may end spuriously (a kill, a timer, a stale
-// token of an earlier wait is impossible by construction, but a kill is not):
-// callers loop on their condition.
+// callback). Whoever wants to wake it calls try_wake with the token it was
+// given. A wait may end spuriously (a kill, a timer; a stale token of an
+// earlier wait is impossible by construction, but a kill is not): callers
+// loop on their condition. The protocol is explained in core/internal/park.cc
+// and core/private/runtime_core.cc.
 #pragma once
 
 #include <cstdint>
 #include <exception>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
 #include "weft/core/internal/fiber_control.h"
+#include "weft/core/internal/lock.h"
 
 namespace weft::internal {
-
-class Worker;
 
 // Called in the Handover, after the switch, with the wait's token. Makes the
 // fiber findable by its waker and must not touch `arg` once it has done so.
@@ -94,17 +117,44 @@ class DeferTimeouts {
   int64_t saved_;
 };
 
-// Runs first in a fiber's closure if the fiber was killed before it ever
-// ran: throws FiberExit, so the body never runs (its captures are still
-// destroyed). Returns, letting the body run to its first suspension point,
-// when the kill came from Runtime shutdown (see runtime_core.cc).
-void exit_if_killed_before_start(FiberControl* self);
+// Parks the running fiber in a wait nobody may interrupt: no deadline, and
+// neither a kill, a timer nor a weft::Timeout ends it (its epoch stays at the
+// "running" value, see kEpochStep). `publish` runs in the Handover, after the
+// switch, with token 0; it makes the fiber findable by the one party that will
+// wake it (with wake()), or returns true to resume it at once. A kill is seen
+// at the caller's next throw_if_killed. Used by weft::blocking.
+void park_uninterruptible(PublishFn publish, void* arg);
 
-// Waits for `target` to finish, until `deadline_ns`. From a fiber it parks
-// the fiber; from a plain thread it blocks the thread. True if finished.
-bool join_fiber(FiberControl* target, int64_t deadline_ns);
+// Ending a wait, from any thread (see core/private/runtime_core.h for the
+// full contracts). try_wake: wakes f if it is still parked with `token`.
+// try_claim: ends f's wait `token` so that no other waker (timer, kill,
+// notify) can, without making f runnable; the caller may then write records
+// f reads once it runs, and must pass f to wake(). try_claim_exclusive: the
+// same for a wait no timer can end whose only waker holds the lock f is
+// queued under (a channel send or recv): no CAS unless f was killed.
+bool try_wake(FiberControl* f, uint64_t token);
+bool try_claim(FiberControl* f, uint64_t token);
+bool try_claim_exclusive(FiberControl* f, uint64_t token);
+// Makes a claimed (or park_uninterruptible'd) fiber runnable. Any thread.
+void wake(FiberControl* f);
 
-// The entry point of every fiber (see Context::make).
-[[noreturn]] void fiber_main(Handover*);
+// True if another fiber is runnable on the calling fiber's worker: a fiber
+// about to spin-wait should rather park and let that work run. Fibers only.
+bool has_local_work();
+// Lets the other runnable fibers of this worker run, then resumes. Never
+// throws, even when the fiber has been killed (weft::yield does).
+// Fibers only.
+void yield_current();
+
+// Fd readiness on the current runtime's poller (core/private/poller.cc).
+enum class IoDir : int { kRead = 0, kWrite = 1 };
+// Waits until fd is ready in `dir`, until deadline_ns (monotonic; INT64_MAX:
+// none), or until the fiber is killed. From a fiber it parks the fiber; from
+// a plain thread it blocks the thread in poll(2).
+absl::Status wait_fd(int fd, IoDir dir, int64_t deadline_ns);
+// Registers fd with the current runtime's poller (OK and nothing on a plain
+// thread); forget_fd before closing it.
+absl::Status watch_fd(int fd);
+void forget_fd(int fd);
 
 }  // namespace weft::internal
