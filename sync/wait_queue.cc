@@ -11,11 +11,10 @@
 #include "weft/sync/wait_queue.h"
 
 #include <cstddef>
-#include <cstdio>
-#include <cstdlib>
 
 #include "weft/core/errors.h"
 #include "weft/core/internal/fiber_api.h"
+#include "weft/sync/internal/chan_wait.h"
 
 namespace weft {
 
@@ -80,13 +79,7 @@ void WaitQueue::abort_if_waited_on(const char* what) {
   std::size_t n = 0;
   for (Waiter* w = head_; w != nullptr; w = w->next) ++n;
   lock_.unlock();
-  if (n == 0) return;
-  std::fprintf(stderr,
-               "weft: %s destroyed while %zu fiber%s wait%s on it (destroy it only once no "
-               "fiber can wait on it any more)\n",
-               what, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
-  std::fflush(stderr);
-  std::abort();
+  if (n != 0) internal::abort_destroyed_with_waiters(what, n);
 }
 
 int WaitQueue::notify(int n) {
