@@ -13,6 +13,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-context-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-gevent  # the example checks diff against the Python seeds
+  clang clang-format      # test.sh's -Wthread-safety build (clang 14); .clang-format
 )
 
 if ! command -v dpkg >/dev/null 2>&1; then

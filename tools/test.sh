@@ -4,17 +4,28 @@
 # usage: tools/test.sh [--quick]
 #   1. tools/setup.sh (installs missing Debian packages)
 #   2. `release` preset: build, then the whole ctest suite
-#   3. `tsan` preset: build, then the tests labelled `stress`, `core` or
-#      `install` under ThreadSanitizer (skipped with --quick); `install` checks
-#      that a consumer of the installed TSan build gets its flags and macros
-# Runs every step it can, prints a summary, and exits non-zero if any step
-# failed. Takes a few minutes on 2 cores (the tsan build is most of it).
+#   3. `clang` preset: compile everything (libraries and tests, no benchmarks
+#      or examples) with clang++ -Wthread-safety -Werror=thread-safety: checks
+#      the ABSL_GUARDED_BY / ABSL_*_LOCK* annotations; runs nothing
+#   4. `asan-ubsan` preset: build (no benchmarks), then the whole ctest suite
+#      under AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer
+#   5. `tsan` preset: build, then the tests labelled `core`, `sync`, `io`,
+#      `stress` or `install` under ThreadSanitizer (all but the examples);
+#      `install` checks that a consumer of the installed build gets its flags
+# Steps 3-5 are skipped with --quick (the inner loop: release only). Runs every
+# step it can, prints a summary with each step's time, and exits non-zero if
+# any step failed. About 20 minutes on 2 idle cores; the sanitizer builds are
+# most of it.
+#
+# ctest labels: core, sync, io (a test's component), stress (long-running;
+# also carries its component's label), examples, install.
 #
 # Environment: JOBS (build parallelism, default nproc), TEST_JOBS (ctest
 # parallelism, default 2), TSAN_LABELS (ctest -L regex, default
-# 'stress|core|install'), RELEASE_TEST_BUDGET / TSAN_TEST_BUDGET (seconds each
-# ctest run may take in all, default 240 / 360: a hung test fails as Timeout
-# instead of stalling CI).
+# 'core|sync|io|stress|install'), ASAN_LABELS (default '.', every test),
+# RELEASE_TEST_BUDGET / ASAN_TEST_BUDGET / TSAN_TEST_BUDGET (seconds each
+# ctest run may take in all, default 240 / 360 / 1200: a hung test fails as
+# Timeout instead of stalling CI).
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,21 +35,24 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 
 jobs="${JOBS:-$(nproc)}"
 test_jobs="${TEST_JOBS:-2}"
-tsan_labels="${TSAN_LABELS:-stress|core|install}"
+tsan_labels="${TSAN_LABELS:-core|sync|io|stress|install}"
+asan_labels="${ASAN_LABELS:-.}"
 release_budget="${RELEASE_TEST_BUDGET:-240}"
-tsan_budget="${TSAN_TEST_BUDGET:-360}"
+asan_budget="${ASAN_TEST_BUDGET:-360}"
+tsan_budget="${TSAN_TEST_BUDGET:-1200}"
 # TSAN_EXCLUDE: a ctest -E regex to leave tests out of the tsan step (none by default).
 tsan_exclude="${TSAN_EXCLUDE:-^$}"
 # Sanitizer reports fail the run at the first error; leaks fail ASan runs.
 export TSAN_OPTIONS="halt_on_error=1${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 summary=()
 failed=0
@@ -78,11 +92,22 @@ preset() {
   fi
 }
 
+# compile NAME — configure and build only (the clang thread-safety check).
+compile() {
+  if step "$1: configure" cmake --preset "$1"; then
+    step "$1: build" cmake --build --preset "$1" -j "$jobs"
+  else
+    skip "$1: build" "configure failed"
+  fi
+}
+
 if step "setup" bash tools/setup.sh; then
   preset release "$release_budget"
   if [ "$quick" -eq 1 ]; then
-    skip "tsan" "--quick"
+    skip "clang, asan-ubsan, tsan" "--quick"
   else
+    compile clang
+    preset asan-ubsan "$asan_budget" -L "$asan_labels"
     preset tsan "$tsan_budget" -L "$tsan_labels" -E "$tsan_exclude"
   fi
 else
