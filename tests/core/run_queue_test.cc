@@ -164,37 +164,83 @@ TEST_F(RunQueueTest, ReverseSinceLeavesWhatThievesTook) {
   EXPECT_EQ(q.pop(), nullptr);
 }
 
+// n items, a RunQueue, and three thieves stealing from it until the owner
+// is done; counts how often each item was taken (by the owner's take() or a
+// thief) so a test can check that every item was taken exactly once.
+class ThievesAtWork {
+ public:
+  ThievesAtWork(int n, std::size_t capacity)
+      : items_(n), taken_(new std::atomic<int>[n]), q_(capacity) {
+    for (int i = 0; i < n; ++i) {
+      items_[i] = i;
+      taken_[i].store(0, std::memory_order_relaxed);
+    }
+    for (int t = 0; t < 3; ++t) {
+      thieves_.emplace_back([this] {
+        for (;;) {
+          bool done = owner_done_.load(std::memory_order_acquire);
+          if (int* p = q_.steal()) {
+            taken_[*p].fetch_add(1, std::memory_order_relaxed);
+            stolen_.fetch_add(1, std::memory_order_relaxed);
+          } else if (done) {
+            return;
+          }
+        }
+      });
+    }
+  }
+
+  // A test that stops early (an ASSERT) still stops its thieves.
+  ~ThievesAtWork() {
+    owner_done_.store(true, std::memory_order_release);
+    for (auto& t : thieves_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  RunQueue<int>& queue() { return q_; }
+  int* item(int i) { return &items_[i]; }
+  // The owner took p.
+  void take(int* p) {
+    taken_[*p].fetch_add(1, std::memory_order_relaxed);
+    ++popped_;
+  }
+  // Drains what is left, stops the thieves, checks every item was taken
+  // exactly once and that the thieves took some.
+  void finish_and_check() {
+    while (int* p = q_.pop()) take(p);
+    owner_done_.store(true, std::memory_order_release);
+    for (auto& t : thieves_) t.join();
+    const int n = static_cast<int>(items_.size());
+    EXPECT_EQ(popped_ + stolen_.load(), n);
+    EXPECT_GT(stolen_.load(), 0);
+    int wrong = 0;
+    for (int k = 0; k < n; ++k) {
+      if (taken_[k].load() != 1 && ++wrong <= 10) {
+        ADD_FAILURE() << "item " << k << " taken " << taken_[k].load() << " times";
+      }
+    }
+    EXPECT_EQ(wrong, 0);
+  }
+
+ private:
+  std::vector<int> items_;
+  std::unique_ptr<std::atomic<int>[]> taken_;
+  RunQueue<int> q_;
+  std::atomic<bool> owner_done_{false};
+  std::atomic<int> stolen_{0};
+  int popped_ = 0;
+  std::vector<std::thread> thieves_;
+};
+
 TEST(RunQueueConcurrencyTest, BatchesReversedUnderThievesAreTakenExactlyOnce) {
   // The owner pushes batches of 1..9 and reverses each while three thieves
   // steal, then pops a few: the reservation and the CAS for a batch's
   // oldest element must neither lose nor duplicate an item. Each batch's
   // items that the owner pops come out oldest first.
   const int kItems = static_cast<int>(test::Scaled(1000000));
-  constexpr int kThieves = 3;
-  std::vector<int> items(kItems);
-  std::unique_ptr<std::atomic<int>[]> taken(new std::atomic<int>[kItems]);
-  for (int i = 0; i < kItems; ++i) {
-    items[i] = i;
-    taken[i].store(0, std::memory_order_relaxed);
-  }
-  RunQueue<int> q(32);
-  std::atomic<bool> owner_done{false};
-  std::atomic<int> stolen{0};
-  std::vector<std::thread> thieves;
-  for (int t = 0; t < kThieves; ++t) {
-    thieves.emplace_back([&] {
-      for (;;) {
-        bool done = owner_done.load(std::memory_order_acquire);
-        if (int* p = q.steal()) {
-          taken[*p].fetch_add(1, std::memory_order_relaxed);
-          stolen.fetch_add(1, std::memory_order_relaxed);
-        } else if (done) {
-          return;
-        }
-      }
-    });
-  }
-  int popped = 0;
+  ThievesAtWork w(kItems, 32);
+  RunQueue<int>& q = w.queue();
   int out_of_order = 0;
   int i = 0;
   uint32_t rng = 12345;
@@ -202,14 +248,11 @@ TEST(RunQueueConcurrencyTest, BatchesReversedUnderThievesAreTakenExactlyOnce) {
     rng = rng * 1103515245u + 12345u;
     int batch = std::min<int>(1 + static_cast<int>((rng >> 16) % 9), kItems - i);
     while (q.size_hint() + static_cast<std::size_t>(batch) > q.capacity()) {
-      if (int* p = q.pop()) {
-        taken[*p].fetch_add(1, std::memory_order_relaxed);
-        ++popped;
-      }
+      if (int* p = q.pop()) w.take(p);
     }
     int64_t base = q.bottom_index();
     int first = i;
-    for (int k = 0; k < batch; ++k) ASSERT_TRUE(q.push(&items[i++]));
+    for (int k = 0; k < batch; ++k) ASSERT_TRUE(q.push(w.item(i++)));
     q.reverse_since(base);
     // Pop up to half the batch: whatever of it the thieves left comes out
     // oldest first (increasing).
@@ -217,97 +260,32 @@ TEST(RunQueueConcurrencyTest, BatchesReversedUnderThievesAreTakenExactlyOnce) {
     for (int k = 0; k < batch / 2; ++k) {
       int* p = q.pop();
       if (p == nullptr) break;
-      taken[*p].fetch_add(1, std::memory_order_relaxed);
-      ++popped;
+      w.take(p);
       if (*p >= first) {
         if (*p < last) ++out_of_order;
         last = *p;
       }
     }
   }
-  while (int* p = q.pop()) {
-    taken[*p].fetch_add(1, std::memory_order_relaxed);
-    ++popped;
-  }
-  owner_done.store(true, std::memory_order_release);
-  for (auto& t : thieves) t.join();
-
-  EXPECT_EQ(popped + stolen.load(), kItems);
+  w.finish_and_check();
   EXPECT_EQ(out_of_order, 0);
-  int wrong = 0;
-  for (int k = 0; k < kItems; ++k) {
-    if (taken[k].load() != 1) {
-      if (++wrong <= 10) ADD_FAILURE() << "item " << k << " taken " << taken[k].load() << " times";
-    }
-  }
-  EXPECT_EQ(wrong, 0);
 }
 
 TEST(RunQueueConcurrencyTest, OwnerAndThievesTakeEveryItemExactlyOnce) {
   // The owner pushes and pops while three thieves steal; with a small ring the
   // owner hits "full" often, and pop races thieves for the last element.
   const int kItems = static_cast<int>(test::Scaled(2000000));
-  constexpr int kThieves = 3;
-  std::vector<int> items(kItems);
-  std::unique_ptr<std::atomic<int>[]> taken(new std::atomic<int>[kItems]);
+  ThievesAtWork w(kItems, 64);
+  RunQueue<int>& q = w.queue();
   for (int i = 0; i < kItems; ++i) {
-    items[i] = i;
-    taken[i].store(0, std::memory_order_relaxed);
-  }
-  RunQueue<int> q(64);
-  std::atomic<bool> owner_done{false};
-  std::atomic<int> stolen{0};
-
-  auto take = [&](int* p) {
-    ASSERT_NE(p, nullptr);
-    taken[*p].fetch_add(1, std::memory_order_relaxed);
-  };
-  std::vector<std::thread> thieves;
-  for (int t = 0; t < kThieves; ++t) {
-    thieves.emplace_back([&] {
-      for (;;) {
-        bool done = owner_done.load(std::memory_order_acquire);
-        if (int* p = q.steal()) {
-          take(p);
-          stolen.fetch_add(1, std::memory_order_relaxed);
-        } else if (done) {
-          return;
-        }
-      }
-    });
-  }
-
-  int popped = 0;
-  for (int i = 0; i < kItems; ++i) {
-    while (!q.push(&items[i])) {
-      if (int* p = q.pop()) {
-        take(p);
-        ++popped;
-      }
+    while (!q.push(w.item(i))) {
+      if (int* p = q.pop()) w.take(p);
     }
     if (i % 3 == 0) {
-      if (int* p = q.pop()) {
-        take(p);
-        ++popped;
-      }
+      if (int* p = q.pop()) w.take(p);
     }
   }
-  while (int* p = q.pop()) {
-    take(p);
-    ++popped;
-  }
-  owner_done.store(true, std::memory_order_release);
-  for (auto& t : thieves) t.join();
-
-  EXPECT_EQ(popped + stolen.load(), kItems);
-  EXPECT_GT(stolen.load(), 0);
-  int wrong = 0;
-  for (int i = 0; i < kItems; ++i) {
-    if (taken[i].load() != 1) {
-      if (++wrong <= 10) ADD_FAILURE() << "item " << i << " taken " << taken[i].load() << " times";
-    }
-  }
-  EXPECT_EQ(wrong, 0);
+  w.finish_and_check();
 }
 
 }  // namespace
