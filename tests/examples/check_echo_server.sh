@@ -20,6 +20,7 @@
 #   bash tests/examples/check_echo_server.sh build/release/examples/echo_server \
 #       examples/seeds/echo_server.py
 set -u
+source "$(dirname "$0")/seed_lib.sh"
 bin=$1
 seed=${2:-$(dirname "$0")/../../examples/seeds/echo_server.py}
 tmp=$(mktemp -d)
@@ -148,13 +149,7 @@ for w in 1 2 4; do
 done
 
 # The seed, where gevent is installed.
-python=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import gevent' 2>/dev/null; then
-    python=$p
-    break
-  fi
-done
+python=$(seed_python gevent) || python=""
 if [ -n "$python" ]; then
   port=$(free_port)
   timeout 60 "$python" -u "$seed" "$port" >"$tmp/py.out" 2>"$tmp/py.err" &

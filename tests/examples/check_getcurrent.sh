@@ -16,6 +16,7 @@
 # With several workers, only what holds there: the same lines, and each
 # fiber's own lines in order.
 set -u
+source "$(dirname "$0")/seed_lib.sh"
 bin=$1
 seed=$2
 fail() { echo "FAIL: $*"; exit 1; }
@@ -52,13 +53,7 @@ normalize_gevent() {
 for f in A B C; do for i in 0 1 2 3 4; do echo "$f $i"; done; done >"$tmp/expected"
 for i in 0 1 2 3 4; do for f in A B C; do echo "$f $i"; done; done >"$tmp/expected_sleep"
 
-py=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import gevent' 2>/dev/null; then
-    py=$p
-    break
-  fi
-done
+py=$(seed_python gevent) || py=""
 # The second form takes ~5 s: run it while weft runs.
 if [ -n "$py" ]; then
   sed 's/^\( *\)#gevent\.sleep(1)/\1gevent.sleep(1)/' "$seed" >"$tmp/seed_sleep.py"

@@ -7,6 +7,7 @@
 # several workers, only what holds there: the same lines, each function's in
 # order, the finishes in sleep order.
 set -u
+source "$(dirname "$0")/seed_lib.sh"
 bin=$1
 seed=$2
 fail() { echo "FAIL: $*"; exit 1; }
@@ -61,13 +62,7 @@ done
 
 # The seed, when gevent is there to run it: its real sleeps, like the first
 # run above.
-py=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import gevent' 2>/dev/null; then
-    py=$p
-    break
-  fi
-done
+py=$(seed_python gevent) || py=""
 if [ -n "$py" ]; then
   "$py" "$seed" >"$tmp/py" || fail "$seed exited $?"
   diff "$tmp/py" "$tmp/weft" || fail "weft's output differs from the seed's (diff: seed, weft)"

@@ -6,6 +6,7 @@
 # seed's output byte for byte. The A/B ping-pong sleeps 0.5 s between any
 # two of its lines, so the rounds are few.
 set -u
+source "$(dirname "$0")/seed_lib.sh"
 bin=$1
 seed=$2
 fail() { echo "FAIL: $*"; exit 1; }
@@ -18,13 +19,7 @@ expected() {  # $1: rounds
 }
 
 # A python3 that can import greenlet: the one on PATH, else Debian's.
-python=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import greenlet' 2>/dev/null; then
-    python=$p
-    break
-  fi
-done
+python=$(seed_python greenlet) || python=""
 
 for rounds in 2 0; do
   expected "$rounds" >"$tmp/expected"
