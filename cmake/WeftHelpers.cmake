@@ -16,16 +16,31 @@ function(weft_cc_library)
   endif()
 endfunction()
 
-# weft_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [TIMEOUT s])
+# weft_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [TIMEOUT s] [SHARDS n])
 # Tests are white-box: they also reach core/private/ (weft_core_private).
+# SHARDS n (n > 1) registers the binary as n ctest tests, NAME.shard<i>of<n>,
+# each running every n-th test case (GoogleTest's GTEST_SHARD_INDEX /
+# GTEST_TOTAL_SHARDS): a long binary then no longer runs alone on one core at
+# the end of a parallel `ctest -j`. Long tests also get a COST so that ctest
+# starts them first on a clean build (no CTestCostData yet).
 function(weft_cc_test)
-  cmake_parse_arguments(W "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(W "" "NAME;TIMEOUT;SHARDS" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${W_NAME} ${W_SRCS})
   target_link_libraries(${W_NAME} PRIVATE ${W_DEPS} weft_core_private weft_flags GTest::gtest
                         GTest::gtest_main)
-  add_test(NAME ${W_NAME} COMMAND ${W_NAME})
   if(NOT W_TIMEOUT)
     set(W_TIMEOUT 300)
   endif()
-  set_tests_properties(${W_NAME} PROPERTIES TIMEOUT ${W_TIMEOUT} LABELS "${W_LABELS}")
+  if(NOT W_SHARDS OR W_SHARDS LESS 2)
+    add_test(NAME ${W_NAME} COMMAND ${W_NAME})
+    set_tests_properties(${W_NAME} PROPERTIES TIMEOUT ${W_TIMEOUT} LABELS "${W_LABELS}")
+    return()
+  endif()
+  math(EXPR last "${W_SHARDS} - 1")
+  foreach(i RANGE ${last})
+    set(test "${W_NAME}.shard${i}of${W_SHARDS}")
+    add_test(NAME ${test} COMMAND ${W_NAME})
+    set_tests_properties(${test} PROPERTIES TIMEOUT ${W_TIMEOUT} LABELS "${W_LABELS}" COST 1000
+      ENVIRONMENT "GTEST_TOTAL_SHARDS=${W_SHARDS};GTEST_SHARD_INDEX=${i}")
+  endforeach()
 endfunction()
