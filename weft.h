@@ -24,6 +24,7 @@
 #include "weft/io/blocking.h"
 #include "weft/io/fd_wait.h"
 #include "weft/io/net/address.h"
+#include "weft/io/net/buffered.h"
 #include "weft/io/net/server.h"
 #include "weft/io/net/tcp.h"
 #include "weft/io/net/udp.h"

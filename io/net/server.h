@@ -3,8 +3,9 @@
 //
 //   auto server = weft::net::Server::listen("0.0.0.0:7000", [](weft::net::TcpStream& conn) {
 //     char buf[4096];
-//     while (auto n = conn.read_some(buf)) {
-//       if (*n == 0 || !conn.write_all({buf, *n}).ok()) break;
+//     for (;;) {
+//       absl::StatusOr<std::size_t> n = conn.read_some(buf);
+//       if (!n.ok() || *n == 0 || !conn.write_all({buf, *n}).ok()) return;
 //     }
 //   }, {.max_connections = 10000, .idle_timeout = absl::Seconds(60)});
 //   weft::spawn([&] { weft::wait_signal({SIGTERM}); server->stop(absl::Seconds(10)); });

@@ -92,6 +92,12 @@ class StreamSocket : public Socket {
   // the defaults above (not because of a deadline the caller passed).
   bool timed_out() const { return timed_out_; }
 
+  // Says that a message has begun though the next read would find nothing
+  // of it in the socket: its first bytes sit in a buffer above the stream
+  // (BufferedReader calls it). A stopping Server then lets that read wait
+  // for the rest instead of ending it as idle. Blocks nothing.
+  void mark_unanswered() { answered_ = false; }
+
   // For weft::net::Server: the connection's drain control (see
   // internal::DrainControl); null detaches. Not for other callers.
   void set_drain_control(internal::DrainControl* d) { drain_ = d; }
