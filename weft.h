@@ -29,6 +29,7 @@
 #include "weft/io/net/tcp.h"
 #include "weft/io/net/udp.h"
 #include "weft/io/net/unix.h"
+#include "weft/io/signal.h"
 #include "weft/sync/channel.h"
 #include "weft/sync/cond_var.h"
 #include "weft/sync/event.h"
