@@ -20,6 +20,30 @@ absl::Status closed_error(std::string_view op) {
 
 }  // namespace
 
+StreamSocket::StreamSocket(StreamSocket&& other) noexcept
+    : Socket(std::move(other)),
+      drained_(other.drained_),
+      answered_(other.answered_.load(std::memory_order_relaxed)),
+      timed_out_(other.timed_out_.load(std::memory_order_relaxed)),
+      read_timeout_(other.read_timeout_),
+      write_timeout_(other.write_timeout_),
+      deadline_(other.deadline_),
+      drain_(other.drain_) {}
+
+StreamSocket& StreamSocket::operator=(StreamSocket&& other) noexcept {
+  if (this != &other) {
+    Socket::operator=(std::move(other));
+    drained_ = other.drained_;
+    answered_.store(other.answered_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    timed_out_.store(other.timed_out_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    read_timeout_ = other.read_timeout_;
+    write_timeout_ = other.write_timeout_;
+    deadline_ = other.deadline_;
+    drain_ = other.drain_;
+  }
+  return *this;
+}
+
 absl::Time StreamSocket::effective_deadline(absl::Time caller, absl::Duration per_call,
                                             bool* from_default) const {
   absl::Time d = deadline_;
@@ -33,7 +57,7 @@ absl::Time StreamSocket::effective_deadline(absl::Time caller, absl::Duration pe
 absl::Status StreamSocket::wait(bool read, absl::Time deadline, bool from_default) {
   absl::Status s = read ? io::wait_readable(fd_, deadline) : io::wait_writable(fd_, deadline);
   if (from_default && absl::IsDeadlineExceeded(s)) {
-    timed_out_ = true;
+    timed_out_.store(true, std::memory_order_relaxed);
     return absl::DeadlineExceededError(
         absl::StrCat("weft::net: ", read ? "read" : "write", ": the stream's ",
                      deadline == deadline_ ? "deadline" : (read ? "read timeout" : "write timeout"),
@@ -53,7 +77,7 @@ absl::StatusOr<std::size_t> StreamSocket::read_some(std::span<char> buf, absl::T
       ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
       if (n >= 0) {
         drained_ = n > 0 && static_cast<std::size_t>(n) < buf.size();
-        if (n > 0) answered_ = false;
+        if (n > 0) answered_.store(false, std::memory_order_relaxed);
         return static_cast<std::size_t>(n);
       }
       if (errno == EINTR) continue;
@@ -66,7 +90,7 @@ absl::StatusOr<std::size_t> StreamSocket::read_some(std::span<char> buf, absl::T
       deadline = effective_deadline(deadline, read_timeout_, &from_default);
       deadline_known = true;
     }
-    const bool idle = drain_ != nullptr && answered_;
+    const bool idle = drain_ != nullptr && answered_.load(std::memory_order_relaxed);
     if (idle) {
       // Acquire: pairs with the release in Server::stop, which set it
       // before poking this reader.
@@ -127,7 +151,7 @@ absl::Status StreamSocket::write_all(std::string_view data, absl::Time deadline)
       return s;
     }
   }
-  answered_ = true;
+  answered_.store(true, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 

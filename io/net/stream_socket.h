@@ -56,6 +56,10 @@ class StreamSocket : public Socket {
  public:
   StreamSocket() = default;
   explicit StreamSocket(Socket s) : Socket(std::move(s)) {}
+  // Moves carry the timeouts and the read state; like every call, not while
+  // another fiber uses the stream.
+  StreamSocket(StreamSocket&& other) noexcept;
+  StreamSocket& operator=(StreamSocket&& other) noexcept;
 
   // Reads what is available, at most buf.size() bytes, waiting until there is
   // something. 0 means the peer closed its side (EOF) — or, under a stopping
@@ -90,13 +94,13 @@ class StreamSocket : public Socket {
   absl::Time deadline() const { return deadline_; }
   // True once a read or write ended with DeadlineExceeded because of one of
   // the defaults above (not because of a deadline the caller passed).
-  bool timed_out() const { return timed_out_; }
+  bool timed_out() const { return timed_out_.load(std::memory_order_relaxed); }
 
   // Says that a message has begun though the next read would find nothing
   // of it in the socket: its first bytes sit in a buffer above the stream
   // (BufferedReader calls it). A stopping Server then lets that read wait
   // for the rest instead of ending it as idle. Blocks nothing.
-  void mark_unanswered() { answered_ = false; }
+  void mark_unanswered() { answered_.store(false, std::memory_order_relaxed); }
 
   // For weft::net::Server: the connection's drain control (see
   // internal::DrainControl); null detaches. Not for other callers.
@@ -121,8 +125,14 @@ class StreamSocket : public Socket {
   // True when everything read so far has been answered: no read since the
   // last write_all (or nothing read yet). A read that would wait then is
   // "idle" — between requests — and is the one a stopping Server ends.
-  bool answered_ = true;
-  bool timed_out_ = false;
+  // Written by the reading fiber (false) and the writing fiber (true), which
+  // may be two fibers at once: atomic, and relaxed because the last store
+  // wins either way (a read and a write racing have no order to keep; a
+  // full-duplex stream has no message boundary to find).
+  std::atomic<bool> answered_{true};
+  // Set by whichever direction timed out (see timed_out()); relaxed: a flag
+  // read after the handler returned, nothing published with it.
+  std::atomic<bool> timed_out_{false};
   absl::Duration read_timeout_ = absl::InfiniteDuration();
   absl::Duration write_timeout_ = absl::InfiniteDuration();
   absl::Time deadline_ = absl::InfiniteFuture();
