@@ -96,6 +96,12 @@ RuntimeCore* current_runtime_or_throw(const char* who) {
   return rt;
 }
 
+// Declared in fiber_api.h.
+int current_worker_count() {
+  RuntimeCore* rt = RuntimeCore::current();
+  return rt != nullptr ? rt->worker_count() : 0;
+}
+
 }  // namespace internal
 
 }  // namespace weft

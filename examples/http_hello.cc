@@ -1,14 +1,20 @@
-// A minimal HTTP/1.1 keep-alive server answering "hello world", one fiber
-// per connection on every core.
+// A minimal HTTP/1.1 keep-alive server answering "hello world", on
+// weft::net::Server (one fiber per connection on every core) with a
+// BufferedReader.
 //
 //   http_hello --port=8080 --workers=2      # then: wrk -t1 -c100 -d10s http://127.0.0.1:8080/
 //
 // Pipelined requests are answered in order, with one write per batch read.
 // A malformed or oversized request (no header end within 8 KiB, a bad
-// request line, a body it cannot frame) gets a 400 and the connection
-// closes. A client idle for --idle_timeout between requests, or slower than
-// that to send a request's headers, is dropped.
+// request line, a NUL or other control byte in the request line or a
+// header, a body it cannot frame) gets a 400 and the connection closes. A
+// read that waits --idle_timeout for a byte (between requests, or in the
+// middle of one) drops the client. SIGTERM or SIGINT stops it gracefully:
+// no new connections, each connection finishes the answers it owes, idle
+// ones close, and after --grace the rest are cut; it prints the counters
+// and exits 0.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -27,7 +33,9 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, port, 8080, "port to listen on (0: any free port)");
 ABSL_FLAG(int, workers, 0, "worker threads (0: one per core)");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(30),
-          "drop a connection that sends nothing (or no full request) for this long");
+          "drop a connection whose read waits this long for a byte");
+ABSL_FLAG(absl::Duration, grace, absl::Seconds(10),
+          "on SIGTERM/SIGINT, how long connections may take to finish");
 
 namespace {
 
@@ -42,133 +50,159 @@ constexpr std::string_view kBadRequest =
     "close\r\n\r\nbad request\n";
 
 struct Request {
-  std::size_t size = 0;     // header bytes plus body bytes
+  std::size_t body = 0;  // Content-Length
   bool keep_alive = true;
 };
-
-enum class Parse { kIncomplete, kDone, kBad };
 
 bool is_token_char(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
          std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
-// Parses one request at the start of `in`.
-Parse parse_request(absl::string_view in, Request* req) {
-  std::size_t end = in.find("\r\n\r\n");
-  if (end == absl::string_view::npos) return in.size() >= kMaxRequest ? Parse::kBad : Parse::kIncomplete;
-  absl::string_view head = in.substr(0, end + 2);
+// A control byte (NUL .. US, DEL), which no request line or header may hold
+// (a header value may hold a horizontal tab).
+bool has_control_byte(absl::string_view s, bool tab_ok) {
+  return std::any_of(s.begin(), s.end(), [tab_ok](char ch) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && !(tab_ok && c == '\t')) || c == 0x7f;
+  });
+}
+
+// Parses a request head: the request line and headers, each ending in CRLF,
+// then the empty line. False if it is malformed.
+bool parse_head(std::string_view whole, Request* req) {
+  // Less the empty line's CRLF: every line, the last too, ends in CRLF.
+  absl::string_view head(whole.data(), whole.size() - 2);
   std::size_t eol = head.find("\r\n");
   absl::string_view line = head.substr(0, eol);
+  if (has_control_byte(line, /*tab_ok=*/false)) return false;
   // METHOD SP target SP HTTP/1.x
   std::size_t sp1 = line.find(' ');
   std::size_t sp2 = line.rfind(' ');
-  if (sp1 == 0 || sp1 == absl::string_view::npos || sp2 == sp1) return Parse::kBad;
+  if (sp1 == 0 || sp1 == absl::string_view::npos || sp2 == sp1) return false;
   if (!std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(sp1), is_token_char)) {
-    return Parse::kBad;
+    return false;
   }
   absl::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   absl::string_view version = line.substr(sp2 + 1);
-  if (target.empty() || target.find(' ') != absl::string_view::npos) return Parse::kBad;
+  if (target.empty() || target.find(' ') != absl::string_view::npos) return false;
   if (version == "HTTP/1.1") {
     req->keep_alive = true;
   } else if (version == "HTTP/1.0") {
     req->keep_alive = false;
   } else {
-    return Parse::kBad;
+    return false;
   }
-  std::size_t body = 0;
   for (std::size_t pos = eol + 2; pos < head.size();) {
     std::size_t next = head.find("\r\n", pos);
     absl::string_view h = head.substr(pos, next - pos);
     pos = next + 2;
+    if (has_control_byte(h, /*tab_ok=*/true)) return false;
     std::size_t colon = h.find(':');
-    if (colon == 0 || colon == absl::string_view::npos) return Parse::kBad;
+    if (colon == 0 || colon == absl::string_view::npos) return false;
     absl::string_view name = h.substr(0, colon);
     absl::string_view value = absl::StripAsciiWhitespace(h.substr(colon + 1));
     if (absl::EqualsIgnoreCase(name, "content-length")) {
-      if (!absl::SimpleAtoi(value, &body) || body > kMaxRequest) return Parse::kBad;
+      if (!absl::SimpleAtoi(value, &req->body) || req->body > kMaxRequest) return false;
     } else if (absl::EqualsIgnoreCase(name, "transfer-encoding")) {
-      return Parse::kBad;  // no chunked request bodies in a hello server
+      return false;  // no chunked request bodies in a hello server
     } else if (absl::EqualsIgnoreCase(name, "connection")) {
       if (absl::EqualsIgnoreCase(value, "close")) req->keep_alive = false;
       if (absl::EqualsIgnoreCase(value, "keep-alive")) req->keep_alive = true;
     }
   }
-  req->size = end + 4 + body;
-  if (in.size() < req->size) return in.size() >= 2 * kMaxRequest ? Parse::kBad : Parse::kIncomplete;
-  return Parse::kDone;
+  return true;
 }
 
-void serve(weft::net::TcpStream conn, absl::Duration idle_timeout) {
-  std::string in;
-  std::string out;
-  in.reserve(2 * kMaxRequest);
+// Lingering close: the peer may still be sending (an oversized request);
+// closing with unread input would reset the connection and could destroy
+// our answer in flight. Drain briefly until its EOF.
+void close_gently(weft::net::TcpStream& conn) {
+  conn.shutdown_write().IgnoreError();
+  absl::Time linger = absl::Now() + absl::Seconds(1);
   char buf[4096];
+  for (std::size_t drained = 0; drained < (std::size_t{1} << 20);) {
+    absl::StatusOr<std::size_t> m = conn.read_some(buf, linger);
+    if (!m.ok() || *m == 0) break;
+    drained += *m;
+  }
+}
+
+void serve(weft::net::TcpStream& conn) {
+  conn.set_write_timeout(conn.read_timeout());  // a client that never reads is dropped too
+  weft::net::BufferedReader in(conn, 2 * kMaxRequest);
+  std::string out;
   for (;;) {
-    absl::StatusOr<std::size_t> n = conn.read_some(buf, absl::Now() + idle_timeout);
-    if (!n.ok() || *n == 0) return;
-    in.append(buf, *n);
-    std::size_t used = 0;
-    bool close = false;
-    for (;;) {
-      Request req;
-      Parse p = parse_request(absl::string_view(in).substr(used), &req);
-      if (p == Parse::kIncomplete) break;
-      if (p == Parse::kBad) {
-        out.append(kBadRequest);
-        close = true;
-        break;
-      }
-      used += req.size;
-      out.append(req.keep_alive ? kHello : kHelloClose);
-      if (!req.keep_alive) {
-        close = true;
-        break;
-      }
+    absl::StatusOr<std::string_view> head = in.read_until("\r\n\r\n", kMaxRequest);
+    Request req;
+    bool bad = absl::IsResourceExhausted(head.status());  // no header end within 8 KiB
+    if (!bad && (!head.ok() || head->empty())) break;     // EOF, timeout, reset: done
+    if (!bad) bad = !parse_head(*head, &req);
+    if (!bad && req.body > 0) {
+      absl::StatusOr<std::string_view> body = in.peek(req.body);
+      if (!body.ok() || body->size() < req.body) break;
+      in.consume(req.body);
     }
-    in.erase(0, used);
-    if (!out.empty()) {
-      if (!conn.write_all(out, absl::Now() + idle_timeout).ok()) return;
-      out.clear();
-    }
-    if (close) {
-      // Lingering close: the peer may still be sending (an oversized
-      // request); closing with unread input would reset the connection and
-      // could destroy our answer in flight. Drain briefly until its EOF.
-      conn.shutdown_write().IgnoreError();
-      absl::Time linger = absl::Now() + absl::Seconds(1);
-      for (std::size_t drained = 0; drained < (std::size_t{1} << 20);) {
-        absl::StatusOr<std::size_t> m = conn.read_some(buf, linger);
-        if (!m.ok() || *m == 0) break;
-        drained += *m;
-      }
+    if (bad) {
+      out.append(kBadRequest);
+      conn.write_all(out).IgnoreError();
+      close_gently(conn);
       return;
     }
+    out.append(req.keep_alive ? kHello : kHelloClose);
+    if (!req.keep_alive) {
+      if (conn.write_all(out).ok()) close_gently(conn);
+      return;
+    }
+    // One write per batch: answer once no further request is already here.
+    if (in.buffered().find("\r\n\r\n") == absl::string_view::npos) {
+      if (!conn.write_all(out).ok()) return;
+      out.clear();
+    }
   }
+  if (!out.empty()) conn.write_all(out).IgnoreError();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("HTTP/1.1 hello-world server (one fiber per connection)");
+  absl::SetProgramUsageMessage("HTTP/1.1 hello-world server on weft::net::Server");
   absl::ParseCommandLine(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  // Before any thread exists: from here on a SIGTERM waits for us.
+  if (absl::Status s = weft::watch_signals({SIGTERM, SIGINT}); !s.ok()) {
+    std::fprintf(stderr, "http_hello: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   weft::RuntimeOptions options{.workers = absl::GetFlag(FLAGS_workers)};
-  const absl::Duration idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
-  return weft::run(options, [&]() -> int {
+  return weft::run(options, []() -> int {
     std::string host = absl::GetFlag(FLAGS_host);
     if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-    auto listener = weft::net::TcpListener::bind(host + ":" + std::to_string(absl::GetFlag(FLAGS_port)));
-    if (!listener.ok()) {
-      std::fprintf(stderr, "http_hello: %s\n", std::string(listener.status().message()).c_str());
+    auto server =
+        weft::net::Server::listen(host + ":" + std::to_string(absl::GetFlag(FLAGS_port)), serve,
+                                  {.idle_timeout = absl::GetFlag(FLAGS_idle_timeout)});
+    if (!server.ok()) {
+      std::fprintf(stderr, "http_hello: %s\n", std::string(server.status().message()).c_str());
       return 1;
     }
-    std::printf("Listening on http://%s/\n", listener->local_address()->to_string().c_str());
-    for (;;) {
-      absl::StatusOr<weft::net::TcpStream> conn = listener->accept();
-      if (!conn.ok()) continue;  // accept already backs off when out of fds
-      weft::spawn(serve, std::move(*conn), idle_timeout);
+    std::printf("Listening on http://%s/\n", server->address().to_string().c_str());
+    weft::spawn([&] {
+      absl::StatusOr<int> sig = weft::wait_signal({SIGTERM, SIGINT});
+      std::printf("stopping on signal %d\n", sig.ok() ? *sig : 0);
+      server->stop(absl::GetFlag(FLAGS_grace));
+    });
+    absl::Status served = server->serve();
+    weft::net::Server::Stats s = server->stats();
+    std::printf("accepted=%llu active=%llu rejected=%llu timed_out=%llu cut=%llu\n",
+                static_cast<unsigned long long>(s.accepted),
+                static_cast<unsigned long long>(s.active),
+                static_cast<unsigned long long>(s.rejected),
+                static_cast<unsigned long long>(s.timed_out),
+                static_cast<unsigned long long>(s.cut));
+    if (!served.ok()) {
+      std::fprintf(stderr, "http_hello: %s\n", std::string(served.message()).c_str());
+      return 1;
     }
+    return 0;
   });
 }

@@ -9,6 +9,8 @@
 #                      as weft-1w, the shape of the single-threaded C server;
 #                      with --quiet and --backlog 1024, not the seed's 5)
 #   --weft-http PATH   examples/http_hello (run as --port P --workers 2)
+#   --weft-echo-service PATH  examples/echo_service, on weft::net::Server (rows
+#                      weft-svc, --workers 2, and weft-svc-1w, --workers 1)
 #   --seconds S        length of each echo and wrk run (default 10)
 #   --reps N           runs of each measurement; medians are reported (default 1)
 #   --quick            2-second runs, 100 connections only: a smoke test
@@ -28,18 +30,19 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-echo_load="" weft_echo="" weft_http="" build=""
+echo_load="" weft_echo="" weft_http="" weft_svc="" build=""
 seconds=10 reps=1 quick=0 install=0
 while (($#)); do
   case "$1" in
     --echo-load) echo_load="$2"; shift ;;
     --weft-echo) weft_echo="$2"; shift ;;
     --weft-http) weft_http="$2"; shift ;;
+    --weft-echo-service) weft_svc="$2"; shift ;;
     --seconds) seconds="$2"; shift ;;
     --reps) reps="$2"; shift ;;
     --quick) quick=1 ;;
     --install) install=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     -*) echo "run_io_peers: unknown flag $1" >&2; exit 2 ;;
     *) build="$1" ;;
   esac
@@ -77,7 +80,7 @@ have_go=0; command -v go >/dev/null && have_go=1
 ((have_wrk)) || say "wrk not found (apt-get install wrk, or --install): skipping HTTP"
 [[ -n "$nginx_bin" ]] || say "nginx not found (apt-get install nginx, or --install): skipping nginx"
 ((have_go)) || say "go not found (apt-get install golang-go, or --install): skipping Go peers"
-for v in echo_load weft_echo weft_http; do
+for v in echo_load weft_echo weft_http weft_svc; do
   p="${!v}"
   if [[ -n "$p" && ! -x "$p" ]]; then say "--${v//_/-} $p is not an executable: skipping it"; printf -v "$v" ''; fi
 done
@@ -294,6 +297,8 @@ for ((rep = 1; rep <= reps; rep++)); do
       # the other core to the load generator on a 2-core machine.
       [[ -n "$weft_echo" ]] && echo_run weft-1w "$c" "$weft_echo" --port @PORT@ --workers 1 --quiet \
         --backlog 1024
+      [[ -n "$weft_svc" ]] && echo_run weft-svc "$c" "$weft_svc" --port=@PORT@ --workers=2
+      [[ -n "$weft_svc" ]] && echo_run weft-svc-1w "$c" "$weft_svc" --port=@PORT@ --workers=1
     done
   fi
   if ((have_wrk)); then

@@ -146,6 +146,11 @@ bool has_local_work();
 // Fibers only.
 void yield_current();
 
+// The number of worker threads of the calling fiber's runtime (0 on a plain
+// thread). For io/'s weft::net::Server, which opens one SO_REUSEPORT
+// listener per worker. Blocks nothing.
+int current_worker_count();
+
 // Fd readiness on the current runtime's poller (core/private/poller.cc).
 enum class IoDir : int { kRead = 0, kWrite = 1 };
 // Waits until fd is ready in `dir`, until deadline_ns (monotonic; INT64_MAX:

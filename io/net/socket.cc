@@ -3,10 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "weft/core/this_fiber.h"
 #include "weft/io/fd_wait.h"
 
 namespace weft::net {
@@ -19,6 +25,15 @@ absl::Status errno_status(int err, std::string_view op) {
 }  // namespace internal
 
 namespace {
+
+// Sleeps the fiber (or the thread) for accept's back-off.
+void back_off(absl::Duration d) {
+  if (in_fiber()) {
+    sleep_for(d);
+  } else {
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(d));
+  }
+}
 
 // A new fd number may still carry the poller registration of the file that
 // had it before: a wait that began while another fiber closed that file
@@ -74,5 +89,40 @@ absl::StatusOr<Socket> Socket::open(int family, int type) {
   s.fd_ = fd;
   return s;
 }
+
+namespace internal {
+
+absl::StatusOr<Socket> accept_socket(int listen_fd, absl::Time deadline) {
+  absl::Duration backoff = absl::Milliseconds(1);
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return Socket(fd);
+    switch (errno) {
+      case EINTR:
+      case ECONNABORTED:  // the peer gave up while queued: take the next one
+      case EPROTO:
+        continue;
+      case EAGAIN:
+        if (absl::Status s = io::wait_readable(listen_fd, deadline); !s.ok()) return s;
+        continue;
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM: {
+        // Out of fds or memory: the pending connection stays queued. Back off
+        // and let the connections we have finish and free some.
+        int err = errno;
+        if (absl::Now() + backoff >= deadline) return errno_status(err, "accept");
+        back_off(backoff);
+        backoff = std::min(backoff * 2, absl::Milliseconds(100));
+        continue;
+      }
+      default:
+        return errno_status(errno, "accept");
+    }
+  }
+}
+
+}  // namespace internal
 
 }  // namespace weft::net

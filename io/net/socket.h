@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "weft/io/net/address.h"
 
 namespace weft::net {
@@ -41,6 +42,13 @@ class Socket {
 namespace internal {
 // An absl::Status from errno: code from the errno, message "op: strerror".
 absl::Status errno_status(int err, std::string_view op);
+
+// Accepts the next connection on the listening socket `listen_fd` (TCP or
+// Unix), non-blocking and close-on-exec. When the process is out of fds
+// (EMFILE, ENFILE) or memory, backs off (1 ms doubling to 100 ms) and tries
+// again until the deadline; connections aborted before they were accepted
+// are skipped. Blocks like TcpListener::accept.
+absl::StatusOr<Socket> accept_socket(int listen_fd, absl::Time deadline);
 }  // namespace internal
 
 }  // namespace weft::net

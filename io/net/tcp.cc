@@ -3,12 +3,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "weft/core/this_fiber.h"
 #include "weft/io/fd_wait.h"
 
 namespace weft::net {
@@ -20,75 +17,7 @@ absl::Status closed_error(std::string_view op) {
   return absl::FailedPreconditionError(absl::StrCat("weft::net: ", std::string(op), " on a closed socket"));
 }
 
-// Sleeps the fiber (or the thread) for accept's back-off.
-void back_off(absl::Duration d) {
-  if (in_fiber()) {
-    sleep_for(d);
-  } else {
-    std::this_thread::sleep_for(absl::ToChronoNanoseconds(d));
-  }
-}
-
 }  // namespace
-
-absl::StatusOr<std::size_t> TcpStream::read_some(std::span<char> buf, absl::Time deadline) {
-  if (fd_ < 0) return closed_error("read_some");
-  if (buf.empty()) return 0;
-  for (;;) {
-    if (!drained_) {
-      ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-      if (n >= 0) {
-        drained_ = n > 0 && static_cast<std::size_t>(n) < buf.size();
-        return static_cast<std::size_t>(n);
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_status(errno, "read");
-    }
-    drained_ = false;
-    if (absl::Status s = io::wait_readable(fd_, deadline); !s.ok()) return s;
-  }
-}
-
-absl::Status TcpStream::read_exact(std::span<char> buf, absl::Time deadline) {
-  std::size_t got = 0;
-  while (got < buf.size()) {
-    absl::StatusOr<std::size_t> n = read_some(buf.subspan(got), deadline);
-    if (!n.ok()) return n.status();
-    if (*n == 0) {
-      return absl::OutOfRangeError(absl::StrCat("weft::net: read_exact: EOF after ", got, " of ",
-                                                buf.size(), " bytes"));
-    }
-    got += *n;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status TcpStream::write_all(std::string_view data, absl::Time deadline) {
-  if (fd_ < 0) return closed_error("write_all");
-  while (!data.empty()) {
-    ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      data.remove_prefix(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_status(errno, "write");
-    if (absl::Status s = io::wait_writable(fd_, deadline); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status TcpStream::shutdown_write() {
-  if (fd_ < 0) return closed_error("shutdown_write");
-  if (::shutdown(fd_, SHUT_WR) != 0) return errno_status(errno, "shutdown");
-  return absl::OkStatus();
-}
-
-absl::Status TcpStream::shutdown() {
-  if (fd_ < 0) return closed_error("shutdown");
-  if (::shutdown(fd_, SHUT_RDWR) != 0) return errno_status(errno, "shutdown");
-  return absl::OkStatus();
-}
 
 absl::Status TcpStream::set_nodelay(bool on) {
   if (fd_ < 0) return closed_error("set_nodelay");
@@ -133,38 +62,11 @@ absl::StatusOr<TcpListener> TcpListener::bind(const Address& address, Options op
 
 absl::StatusOr<TcpStream> TcpListener::accept(absl::Time deadline) {
   if (fd_ < 0) return closed_error("accept");
-  absl::Duration backoff = absl::Milliseconds(1);
-  for (;;) {
-    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      TcpStream conn{Socket(fd)};
-      conn.set_nodelay(true).IgnoreError();  // a hint; the connection works without it
-      return conn;
-    }
-    switch (errno) {
-      case EINTR:
-      case ECONNABORTED:  // the peer gave up while queued: take the next one
-      case EPROTO:
-        continue;
-      case EAGAIN:
-        if (absl::Status s = io::wait_readable(fd_, deadline); !s.ok()) return s;
-        continue;
-      case EMFILE:
-      case ENFILE:
-      case ENOBUFS:
-      case ENOMEM: {
-        // Out of fds or memory: the pending connection stays queued. Back off
-        // and let the connections we have finish and free some.
-        int err = errno;
-        if (absl::Now() + backoff >= deadline) return errno_status(err, "accept");
-        back_off(backoff);
-        backoff = std::min(backoff * 2, absl::Milliseconds(100));
-        continue;
-      }
-      default:
-        return errno_status(errno, "accept");
-    }
-  }
+  absl::StatusOr<Socket> s = internal::accept_socket(fd_, deadline);
+  if (!s.ok()) return s.status();
+  TcpStream conn(std::move(*s));
+  conn.set_nodelay(true).IgnoreError();  // a hint; the connection works without it
+  return conn;
 }
 
 absl::StatusOr<TcpStream> dial(const Address& address, absl::Duration timeout) {

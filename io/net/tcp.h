@@ -34,41 +34,20 @@
 #include "absl/time/time.h"
 #include "weft/io/net/address.h"
 #include "weft/io/net/socket.h"
+#include "weft/io/net/stream_socket.h"
 
 namespace weft::net {
 
-class TcpStream : public Socket {
+class TcpStream : public StreamSocket {
  public:
   TcpStream() = default;
-  explicit TcpStream(Socket s) : Socket(std::move(s)) {}
+  explicit TcpStream(Socket s) : StreamSocket(std::move(s)) {}
 
-  // Reads what is available, at most buf.size() bytes, waiting until there is
-  // something. 0 means the peer closed its side (EOF). DeadlineExceeded if
-  // nothing came by `deadline`; a reset peer is an error status.
-  absl::StatusOr<std::size_t> read_some(std::span<char> buf,
-                                        absl::Time deadline = absl::InfiniteFuture());
-  // Reads exactly buf.size() bytes. OutOfRange (naming how many bytes came)
-  // if the peer closes first. Bytes read before an error stay in buf.
-  absl::Status read_exact(std::span<char> buf, absl::Time deadline = absl::InfiniteFuture());
-  // Writes all of data, waiting for buffer space as needed.
-  absl::Status write_all(std::string_view data, absl::Time deadline = absl::InfiniteFuture());
+  // read_some, read_exact, write_all, shutdown_write, shutdown and the
+  // default timeouts come from StreamSocket (stream_socket.h).
 
-  // Half-close: the peer reads EOF; this side can still read.
-  absl::Status shutdown_write();
-  // Shuts both directions down (the fd stays open until close()). Safe while
-  // another fiber is blocked on this stream: its read returns EOF (0), its
-  // write an error.
-  absl::Status shutdown();
   absl::Status set_nodelay(bool on);
   absl::StatusOr<Address> peer_address() const;
- private:
-  // The last read returned less than asked: the socket buffer was empty
-  // then, so the next read waits for an edge first instead of a syscall that
-  // would only say EAGAIN (one syscall saved per message on a ping-pong
-  // connection). An edge that arrived since is kept by the poller, and a
-  // hang-up is sticky there (FdSlot::hung_up), so neither new data nor a
-  // pending EOF can be missed.
-  bool drained_ = false;
 };
 
 class TcpListener : public Socket {

@@ -2,7 +2,10 @@
 # Starts examples/http_hello on a free port and checks its answers: a plain
 # GET, keep-alive, pipelined requests answered in order, HTTP/1.0 and
 # "Connection: close" closing, and a 400 (then close) for a malformed, an
-# oversized and a chunked request.
+# oversized and a chunked request; a 400 for a NUL or other control byte in
+# the request line or a header (a tab in a header value is fine); then
+# SIGTERM with a keep-alive connection open: the idle connection reads EOF,
+# the server prints its counters and exits 0.
 set -u
 bin=$1
 source "$(dirname "$0")/server_lib.sh"
@@ -64,7 +67,37 @@ for name, bad in [("garbage", b"GARBAGE\r\n\r\n"),
                   ("chunked", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")]:
     r = talk(bad, expect_close=True)
     check(r.startswith(b"HTTP/1.1 400 Bad Request\r\n"), "%s: want a 400, got %r" % (name, r[:80]))
+
+for name, bad in [("NUL in the target", b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n"),
+                  ("NUL in a header", b"GET / HTTP/1.1\r\nHost: x\x00y\r\n\r\n"),
+                  ("SOH in a header name", b"GET / HTTP/1.1\r\nHo\x01st: x\r\n\r\n"),
+                  ("DEL in a header", b"GET / HTTP/1.1\r\nHost: x\x7f\r\n\r\n"),
+                  ("bare LF in a header", b"GET / HTTP/1.1\r\nHost: x\nEvil: 1\r\n\r\n"),
+                  ("ESC in the method", b"G\x1bET / HTTP/1.1\r\n\r\n")]:
+    r = talk(bad, expect_close=True)
+    check(r.startswith(b"HTTP/1.1 400 Bad Request\r\n") and r.count(b"HTTP/1.1") == 1,
+          "%s: want a 400 and a close, got %r" % (name, r[:80]))
+r = talk(b"GET / HTTP/1.1\r\nHost: x\r\nX-Tab: a\tb\r\n\r\n", expect_close=False)
+check(r.startswith(HELLO), "a tab in a header value is fine: %r" % r[:80])
 print("http_hello: all checks passed")
 PY
 kill -0 "$server" 2>/dev/null || fail "the server died"
+
+timeout 20 python3 - "$port" "$server" <<'PY' || fail "see above"
+import os, signal, socket, sys
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+while not data.endswith(b"hello world\n"):
+    data += s.recv(4096)
+os.kill(pid, signal.SIGTERM)
+if s.recv(4096) != b"":
+    raise SystemExit("FAIL: the idle keep-alive connection must read EOF at the stop")
+PY
+wait "$server"; rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+grep -q '^stopping on signal 15$' "$log" || fail "no 'stopping on signal 15' line"
+grep -Eq '^accepted=[0-9]+ active=0 rejected=0 timed_out=0 cut=0$' "$log" || fail "wrong counters"
 echo "PASS"

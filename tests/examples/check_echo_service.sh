@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Checks examples/echo_service (weft::net::Server):
+# 1. Graceful stop on SIGTERM under load: 100 clients in request/response
+#    round trips of 64-byte messages; SIGTERM mid-load. Every message gets
+#    its whole echo or, once the server stops, a clean EOF before any byte
+#    of it; no client sees a reset; connects are refused afterwards; the
+#    process prints its counters (accepted=100 ... cut=0) and exits 0.
+# 2. --idle-timeout closes a silent client and is counted (timed_out=1);
+#    SIGINT stops it too. --max-conns with --reject-when-full closes the
+#    connection past the cap at once (rejected=1).
+set -u
+bin=$1
+source "$(dirname "$0")/server_lib.sh"
+
+# The server's own pid (start_server's $server is timeout(1)'s, which
+# forwards signals; wait on it for the exit status).
+start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2 --grace=5s
+
+timeout 60 python3 - "$port" "$server" <<'PY' || fail "see above"
+import os, signal, socket, sys, threading, time
+
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+N = 100
+lock = threading.Lock()
+stats = {"answers": 0, "eof": 0, "refused": 0}
+errors = []
+ready = threading.Barrier(N + 1)
+
+def client(i):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    except OSError as e:
+        with lock: errors.append("client %d: connect: %r" % (i, e))
+        ready.wait()
+        return
+    ready.wait()
+    r = 0
+    try:
+        while True:
+            msg = ("request %d %d " % (i, r)).encode().ljust(64, b".")
+            s.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            if not got:
+                with lock: stats["eof"] += 1
+                break
+            if got != msg:
+                with lock: errors.append("client %d: %r for %r" % (i, got, msg))
+                return
+            with lock: stats["answers"] += 1
+            r += 1
+    except OSError as e:  # ConnectionResetError, BrokenPipeError, timeout
+        with lock: errors.append("client %d round %d: %r" % (i, r, e))
+        return
+    finally:
+        s.close()
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with lock: errors.append("client %d: a connect succeeded after the stop" % i)
+    except ConnectionRefusedError:
+        with lock: stats["refused"] += 1
+
+threads = [threading.Thread(target=client, args=(i,)) for i in range(N)]
+for t in threads: t.start()
+ready.wait()
+time.sleep(0.5)
+os.kill(pid, signal.SIGTERM)
+for t in threads: t.join()
+print("echo_service under SIGTERM: %d answers, %d clean EOFs, %d refused, %d errors"
+      % (stats["answers"], stats["eof"], stats["refused"], len(errors)))
+for e in errors[:10]: print("  " + e)
+if errors or stats["eof"] != N or stats["refused"] != N or stats["answers"] == 0:
+    raise SystemExit("FAIL: graceful stop")
+PY
+wait "$server"; rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+grep -q '^stopping on signal 15 (grace 5s)$' "$log" || fail "no 'stopping on signal 15' line"
+grep -q '^accepted=100 active=0 rejected=0 timed_out=0 cut=0$' "$log" || fail "wrong counters"
+
+# 2. Idle timeout, SIGINT, and the cap.
+start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2 \
+    --idle-timeout=200ms --max-conns=1 --reject-when-full
+timeout 20 python3 - "$port" "$server" <<'PY' || fail "see above"
+import os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+a = socket.create_connection(("127.0.0.1", port), timeout=10)
+a.sendall(b"x"); assert a.recv(1) == b"x"
+b = socket.create_connection(("127.0.0.1", port), timeout=10)
+if b.recv(1) != b"":
+    raise SystemExit("FAIL: the connection past --max-conns=1 was not closed")
+start = time.monotonic()
+if a.recv(1) != b"":
+    raise SystemExit("FAIL: the idle connection was not closed")
+took = time.monotonic() - start
+if not 0.1 < took < 5:
+    raise SystemExit("FAIL: idle close after %.3f s, want ~0.2" % took)
+time.sleep(0.1)
+os.kill(pid, signal.SIGINT)
+PY
+wait "$server"; rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT"
+grep -q '^stopping on signal 2 ' "$log" || fail "no 'stopping on signal 2' line"
+grep -q '^accepted=1 active=0 rejected=1 timed_out=1 cut=0$' "$log" || fail "wrong counters"
+grep "accepted=" "$log"
+echo "PASS"

@@ -1,0 +1,431 @@
+// weft::net::Server against io/net/server.h, with real clients over
+// loopback: echo and counters, the graceful stop under load (every request
+// the server began to read is answered, no client sees a reset, new connects
+// are refused, fds return to the baseline), the connection cap (pausing and
+// rejecting), the idle timeout, the connection deadline, killing a stuck
+// handler at the end of the grace, and bad options.
+#include <dirent.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "weft/io/net/server.h"
+#include "weft/tests/testing/runtime_fixture.h"
+#include "weft/weft.h"
+
+namespace weft {
+namespace {
+
+using net::Server;
+using net::TcpStream;
+using test::Scaled;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kLong = absl::Seconds(30);
+
+// Open fds of this process.
+int CountFds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n - 1;  // the DIR's own fd
+}
+
+// Reads up to and including the next '\n' into *line, keeping what follows
+// in *buf. OK with an empty line on a clean EOF before any byte.
+absl::Status ReadLine(TcpStream& s, std::string* buf, std::string* line, absl::Time deadline) {
+  for (;;) {
+    if (std::size_t nl = buf->find('\n'); nl != std::string::npos) {
+      *line = buf->substr(0, nl + 1);
+      buf->erase(0, nl + 1);
+      return absl::OkStatus();
+    }
+    char tmp[4096];
+    absl::StatusOr<std::size_t> n = s.read_some(tmp, deadline);
+    if (!n.ok()) return n.status();
+    if (*n == 0) {
+      line->clear();
+      if (!buf->empty()) return absl::OutOfRangeError("EOF mid-line");
+      return absl::OkStatus();
+    }
+    buf->append(tmp, *n);
+  }
+}
+
+// A line-echo handler that counts the requests whose first byte it read
+// and the ones it answered.
+struct EchoCounts {
+  std::atomic<int64_t> started{0};
+  std::atomic<int64_t> answered{0};
+};
+
+Server::TcpHandler LineEcho(EchoCounts* counts) {
+  return [counts](TcpStream& conn) {
+    std::string buf;
+    for (;;) {
+      // Waiting for the next request: nothing of it read yet.
+      char tmp[4096];
+      while (buf.find('\n') == std::string::npos) {
+        absl::StatusOr<std::size_t> n = conn.read_some(tmp);
+        if (!n.ok() || *n == 0) return;
+        if (buf.empty()) counts->started.fetch_add(1);
+        buf.append(tmp, *n);
+      }
+      std::size_t nl = buf.find('\n');
+      std::string line = buf.substr(0, nl + 1);
+      buf.erase(0, nl + 1);
+      if (!conn.write_all(line).ok()) return;
+      counts->answered.fetch_add(1);
+      if (!buf.empty()) counts->started.fetch_add(1);  // a pipelined next request
+    }
+  };
+}
+
+class ServerTest : public test::RuntimeTest {};
+
+TEST_P(ServerTest, EchoesAndCounts) {
+  Run([] {
+    EchoCounts counts;
+    auto server = Server::listen("127.0.0.1:0", LineEcho(&counts));
+    ASSERT_TRUE(server.ok()) << server.status();
+    std::string addr = server->address().to_string();
+    std::vector<Fiber<void>> clients;
+    for (int i = 0; i < 10; ++i) {
+      clients.push_back(spawn([&addr, i] {
+        auto c = net::dial(addr);
+        ASSERT_TRUE(c.ok()) << c.status();
+        std::string buf, line;
+        for (int r = 0; r < 20; ++r) {
+          std::string req = "hello " + std::to_string(i) + " " + std::to_string(r) + "\n";
+          ASSERT_TRUE(c->write_all(req).ok());
+          ASSERT_TRUE(ReadLine(*c, &buf, &line, absl::Now() + kLong).ok());
+          EXPECT_EQ(line, req);
+        }
+      }));
+    }
+    join_all(clients);
+    EXPECT_EQ(server->stop(absl::Seconds(5)), 0);
+    Server::Stats s = server->stats();
+    EXPECT_EQ(s.accepted, 10u);
+    EXPECT_EQ(s.active, 0u);
+    EXPECT_EQ(s.cut, 0u);
+    EXPECT_EQ(counts.answered.load(), 200);
+    EXPECT_TRUE(server->serve().ok());  // returns at once once stopped
+  });
+}
+
+// The graceful stop under load: 100 connections in request/response round
+// trips, each request sent in two parts so that the stop also finds
+// handlers in the middle of a request. stop(5s) mid-load must answer every
+// request the server began to read; clients see answers or a clean EOF,
+// never a reset or half an answer; then connects are refused; fds return
+// to the baseline.
+TEST_P(ServerTest, GracefulStopUnderLoad) {
+  Run([] {
+    const int baseline = CountFds();
+    const int kConns = static_cast<int>(Scaled(100, 4));
+    EchoCounts counts;
+    std::atomic<int64_t> client_answers{0}, clean_eofs{0}, errors{0}, refused{0};
+    std::string addr;
+    {
+      auto server = Server::listen("127.0.0.1:0", LineEcho(&counts));
+      ASSERT_TRUE(server.ok()) << server.status();
+      addr = server->address().to_string();
+      WaitGroup connected;
+      connected.add(kConns);
+      std::vector<Fiber<void>> clients;
+      for (int i = 0; i < kConns; ++i) {
+        clients.push_back(spawn([&, i] {
+          auto c = net::dial(addr);
+          connected.done();
+          if (!c.ok()) {
+            errors.fetch_add(1);
+            ADD_FAILURE() << c.status();
+            return;
+          }
+          std::string buf, line;
+          for (int r = 0;; ++r) {
+            std::string req = "request " + std::to_string(i) + " " + std::to_string(r) + "\n";
+            std::size_t half = req.size() / 2;
+            absl::Status w = c->write_all(std::string_view(req).substr(0, half));
+            if (w.ok()) {
+              if (r % 4 == 0) sleep_for(absl::Milliseconds(1));
+              w = c->write_all(std::string_view(req).substr(half));
+            }
+            absl::Status rd = ReadLine(*c, &buf, &line, absl::Now() + kLong);
+            if (!rd.ok()) {
+              errors.fetch_add(1);
+              ADD_FAILURE() << "client " << i << ": " << rd << " (write: " << w << ")";
+              return;
+            }
+            if (line.empty()) {  // the server closed cleanly: it had not read this one
+              clean_eofs.fetch_add(1);
+              break;
+            }
+            EXPECT_EQ(line, req);
+            client_answers.fetch_add(1);
+          }
+          c->close();
+          auto again = net::dial(addr, absl::Seconds(5));
+          if (!again.ok()) refused.fetch_add(1);
+        }));
+      }
+      connected.wait();
+      sleep_for(absl::Milliseconds(300));  // mid-load
+      const int64_t answered_before = counts.answered.load();
+      EXPECT_EQ(server->stop(absl::Seconds(5)), 0);
+      join_all(clients);
+      Server::Stats s = server->stats();
+      EXPECT_GT(answered_before, 0);
+      EXPECT_EQ(s.active, 0u);
+      EXPECT_EQ(s.cut, 0u);
+      EXPECT_EQ(static_cast<int64_t>(s.accepted), kConns);
+      std::printf(
+          "graceful stop: %d connections, %lld requests answered before stop, %lld "
+          "in total, %lld started, %lld clean EOFs, %llu cut\n",
+          kConns, static_cast<long long>(answered_before),
+          static_cast<long long>(counts.answered.load()),
+          static_cast<long long>(counts.started.load()), static_cast<long long>(clean_eofs.load()),
+          static_cast<unsigned long long>(s.cut));
+    }
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(counts.started.load(), counts.answered.load());
+    EXPECT_EQ(client_answers.load(), counts.answered.load());
+    EXPECT_EQ(clean_eofs.load(), kConns);
+    EXPECT_EQ(refused.load(), kConns);
+    EXPECT_EQ(CountFds(), baseline);
+  });
+}
+
+// N + 50 clients against a cap of N: never more than N handlers at once,
+// and every client is served once slots free up (the backlog held them).
+TEST_P(ServerTest, ConnectionCapPausesAccepting) {
+  Run([] {
+    constexpr int kCap = 5;
+    constexpr int kClients = kCap + 50;
+    std::atomic<int> running{0}, peak{0};
+    auto server = Server::listen("127.0.0.1:0",
+                                 [&](TcpStream& conn) {
+                                   int now = running.fetch_add(1) + 1;
+                                   int p = peak.load();
+                                   while (now > p && !peak.compare_exchange_weak(p, now)) {
+                                   }
+                                   sleep_for(absl::Milliseconds(5));
+                                   char buf[64];
+                                   absl::StatusOr<std::size_t> n = conn.read_some(buf);
+                                   if (n.ok() && *n > 0) conn.write_all({buf, *n}).IgnoreError();
+                                   running.fetch_sub(1);
+                                 },
+                                 {.max_connections = kCap});
+    ASSERT_TRUE(server.ok()) << server.status();
+    std::string addr = server->address().to_string();
+    std::atomic<int> served{0};
+    std::vector<Fiber<void>> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.push_back(spawn([&] {
+        auto c = net::dial(addr);
+        ASSERT_TRUE(c.ok()) << c.status();
+        ASSERT_TRUE(c->write_all("x").ok());
+        char b;
+        absl::StatusOr<std::size_t> n = c->read_some({&b, 1}, absl::Now() + kLong);
+        if (n.ok() && *n == 1 && b == 'x') served.fetch_add(1);
+      }));
+    }
+    join_all(clients);
+    EXPECT_EQ(served.load(), kClients);
+    EXPECT_LE(peak.load(), kCap);
+    EXPECT_EQ(server->stats().accepted, static_cast<uint64_t>(kClients));
+    EXPECT_EQ(server->stats().rejected, 0u);
+    server->stop(absl::Seconds(1));
+  });
+}
+
+TEST_P(ServerTest, ConnectionCapRejectsWhenFull) {
+  Run([] {
+    Event release;
+    auto server = Server::listen("127.0.0.1:0",
+                                 [&](TcpStream& conn) {
+                                   release.wait();
+                                   conn.write_all("bye\n").IgnoreError();
+                                 },
+                                 {.max_connections = 2, .reject_when_full = true});
+    ASSERT_TRUE(server.ok()) << server.status();
+    std::string addr = server->address().to_string();
+    auto a = net::dial(addr);
+    auto b = net::dial(addr);
+    ASSERT_TRUE(a.ok() && b.ok());
+    while (server->stats().active < 2) sleep_for(absl::Milliseconds(1));
+    auto c = net::dial(addr);
+    ASSERT_TRUE(c.ok()) << c.status();
+    char buf[8];
+    absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + kLong);
+    EXPECT_TRUE(!n.ok() || *n == 0) << "the third connection must be closed at once";
+    EXPECT_EQ(server->stats().rejected, 1u);
+    release.set();
+    std::string got, line;
+    EXPECT_TRUE(ReadLine(*a, &got, &line, absl::Now() + kLong).ok());
+    EXPECT_EQ(line, "bye\n");
+    EXPECT_EQ(server->stop(absl::Seconds(1)), 0);
+  });
+}
+
+TEST_P(ServerTest, IdleTimeoutClosesASilentClient) {
+  Run([] {
+    std::atomic<bool> handler_saw_deadline{false};
+    auto server = Server::listen("127.0.0.1:0",
+                                 [&](TcpStream& conn) {
+                                   char buf[64];
+                                   absl::StatusOr<std::size_t> n = conn.read_some(buf);
+                                   handler_saw_deadline =
+                                       absl::IsDeadlineExceeded(n.status()) && conn.timed_out();
+                                 },
+                                 {.idle_timeout = absl::Milliseconds(200)});
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto c = net::dial(server->address());
+    ASSERT_TRUE(c.ok());
+    absl::Time start = absl::Now();
+    char buf[8];
+    absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + kLong);
+    absl::Duration took = absl::Now() - start;
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 0u) << "the server closes the connection";
+    EXPECT_GE(took, absl::Milliseconds(150));
+    EXPECT_LT(took, absl::Seconds(10));
+    while (server->stats().active != 0) sleep_for(absl::Milliseconds(1));
+    EXPECT_TRUE(handler_saw_deadline.load());
+    EXPECT_EQ(server->stats().timed_out, 1u);
+    server->stop(absl::Seconds(1));
+  });
+}
+
+// A client that sends half a line and then a byte now and then (so the idle
+// timeout never fires) is cut at the connection deadline.
+TEST_P(ServerTest, HalfLineStallIsCutAtTheDeadline) {
+  Run([] {
+    absl::Status handler_status;
+    EchoCounts counts;
+    auto server = Server::listen(
+        "127.0.0.1:0", LineEcho(&counts),
+        {.idle_timeout = absl::Seconds(5), .connection_timeout = absl::Milliseconds(300)});
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto c = net::dial(server->address());
+    ASSERT_TRUE(c.ok());
+    absl::Time start = absl::Now();
+    ASSERT_TRUE(c->write_all("half a li").ok());
+    bool closed = false;
+    while (absl::Now() - start < absl::Seconds(10)) {
+      sleep_for(absl::Milliseconds(50));
+      if (!c->write_all("n").ok()) {
+        closed = true;
+        break;
+      }
+      char buf[8];
+      absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + absl::Milliseconds(1));
+      if (!n.ok() && !absl::IsDeadlineExceeded(n.status())) {
+        closed = true;
+        break;
+      }
+      if (n.ok() && *n == 0) {
+        closed = true;
+        break;
+      }
+    }
+    absl::Duration took = absl::Now() - start;
+    EXPECT_TRUE(closed);
+    EXPECT_GE(took, absl::Milliseconds(250));
+    EXPECT_LT(took, absl::Seconds(5));
+    while (server->stats().active != 0) sleep_for(absl::Milliseconds(1));
+    EXPECT_EQ(server->stats().timed_out, 1u);
+    EXPECT_EQ(counts.answered.load(), 0);
+    server->stop(absl::Seconds(1));
+  });
+}
+
+// A handler that ignores everything is killed at the end of the grace, and
+// its RAII runs.
+TEST_P(ServerTest, StopCutsAStuckHandler) {
+  Run([] {
+    std::atomic<int> unwound{0};
+    struct Guard {
+      std::atomic<int>* n;
+      ~Guard() { n->fetch_add(1); }
+    };
+    auto server = Server::listen("127.0.0.1:0", [&](TcpStream&) {
+      Guard g{&unwound};
+      sleep_for(absl::Hours(1));
+    });
+    ASSERT_TRUE(server.ok());
+    auto c = net::dial(server->address());
+    ASSERT_TRUE(c.ok());
+    while (server->stats().active < 1) sleep_for(absl::Milliseconds(1));
+    absl::Time start = absl::Now();
+    EXPECT_EQ(server->stop(absl::Milliseconds(100)), 1);
+    EXPECT_GE(absl::Now() - start, absl::Milliseconds(90));
+    EXPECT_EQ(unwound.load(), 1);
+    EXPECT_EQ(server->stats().cut, 1u);
+    EXPECT_EQ(server->stats().active, 0u);
+    char buf[8];
+    absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + kLong);
+    EXPECT_TRUE(!n.ok() || *n == 0);
+  });
+}
+
+TEST_P(ServerTest, ServeReturnsWhenStopped) {
+  Run([] {
+    auto server = Server::listen("127.0.0.1:0", [](TcpStream&) {});
+    ASSERT_TRUE(server.ok());
+    auto stopper = spawn([&] {
+      sleep_for(absl::Milliseconds(50));
+      server->stop(absl::Seconds(1));
+    });
+    EXPECT_TRUE(server->serve().ok());
+    stopper.join();
+    EXPECT_FALSE(net::dial(server->address(), absl::Seconds(5)).ok());
+  });
+}
+
+TEST_P(ServerTest, ReusePortListenersShareTheLoad) {
+  Run([this] {
+    std::atomic<int> served{0};
+    auto server = Server::listen("127.0.0.1:0",
+                                 [&](TcpStream& conn) {
+                                   conn.write_all("x").IgnoreError();
+                                   served.fetch_add(1);
+                                 },
+                                 {.reuse_port = true});
+    ASSERT_TRUE(server.ok()) << server.status();
+    for (int i = 0; i < 4 * workers(); ++i) {
+      auto c = net::dial(server->address());
+      ASSERT_TRUE(c.ok());
+      char b;
+      EXPECT_TRUE(c->read_exact({&b, 1}, absl::Now() + kLong).ok());
+    }
+    server->stop(absl::Seconds(1));
+    EXPECT_EQ(served.load(), 4 * workers());
+  });
+}
+
+TEST(ServerOptionsTest, BadOptionsAndAddresses) {
+  weft::run({.workers = 1}, [] {
+    auto h = [](TcpStream&) {};
+    EXPECT_THAT(Server::listen("127.0.0.1:0", h, {.max_connections = -1}).status().message(),
+                HasSubstr("max_connections"));
+    EXPECT_THAT(
+        Server::listen("127.0.0.1:0", h, {.idle_timeout = absl::ZeroDuration()}).status().message(),
+        HasSubstr("idle_timeout"));
+    EXPECT_FALSE(Server::listen("not an address", h).ok());
+  });
+  auto outside = Server::listen("127.0.0.1:0", [](TcpStream&) {});
+  EXPECT_THAT(outside.status().message(), HasSubstr("from a fiber"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, ServerTest, test::WorkerCounts(), test::WorkerCountName);
+
+}  // namespace
+}  // namespace weft
