@@ -25,6 +25,8 @@
 #include "weft/io/fd_wait.h"
 #include "weft/io/net/address.h"
 #include "weft/io/net/tcp.h"
+#include "weft/io/net/tls.h"
+#include "weft/io/net/tls_context.h"
 #include "weft/io/net/udp.h"
 #include "weft/sync/channel.h"
 #include "weft/sync/cond_var.h"
