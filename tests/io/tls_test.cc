@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -547,6 +548,37 @@ TEST(TlsErrorTest, TruncationIsDataLoss) {
     absl::StatusOr<std::size_t> n = c->read_some(buf, Soon());
     EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss) << n.status();
     EXPECT_THAT(n.status().message(), HasSubstr("without close_notify"));
+    server.join();
+  });
+}
+
+// The client closes the connection: the server's writes end in an error
+// status (sent with MSG_NOSIGNAL: no SIGPIPE kills the process).
+TEST(TlsErrorTest, WriteToResetPeerIsAnError) {
+  run({.workers = 2}, [] {
+    Server srv = Listen();
+    ASSERT_TRUE(srv.listener);
+    TlsContext server_ctx = ServerCtx();
+    Event reset;
+    auto server = spawn([&] {
+      absl::StatusOr<TlsStream> s = AcceptTls(*srv.listener, server_ctx);
+      ASSERT_TRUE(s.ok()) << s.status();
+      reset.wait();
+      const std::string chunk(64 * 1024, 'x');
+      // Past the first error too: the first reports the reset, the next
+      // ones write to a dead socket (EPIPE, where SIGPIPE would come).
+      absl::Status first;
+      for (int i = 0; i < 100; ++i) {
+        absl::Status w = s->write_all(chunk, Soon());
+        if (first.ok()) first = w;
+      }
+      EXPECT_FALSE(first.ok());
+      EXPECT_THAT(std::string(first.message()), HasSubstr("TLS write"));
+    });
+    absl::StatusOr<TlsStream> c = DialTls(srv.address, ClientCtx(), "localhost");
+    ASSERT_TRUE(c.ok()) << c.status();
+    c->close();  // unread data (session tickets): the kernel answers with a RST
+    reset.set();
     server.join();
   });
 }
