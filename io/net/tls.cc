@@ -65,12 +65,16 @@ struct TlsSession {
   absl::Mutex mu;
   SSL* ssl = nullptr;
   // Set while a fiber is in read_some / in write_all or shutdown; they
-  // reject a second reader or writer, as TcpStream does. Misuse detection
-  // only: `mu` orders the SSL state, so the exchange and the store can be
-  // acquire / release for form's sake without carrying anything.
+  // reject a second reader or writer, as TcpStream does. `mu` orders the
+  // SSL state; the acquire exchange and release store of `writing` order
+  // `shut_down` from one writer to the next (on another worker, maybe).
   std::atomic<bool> reading{false};
   std::atomic<bool> writing{false};
-  bool shut_down = false;  // close_notify sent; written and read with `writing` held
+  // Written and read with `writing` held: close_notify sent; a write_all
+  // failed, maybe with part of a record still inside OpenSSL (a write with
+  // other bytes would then send a corrupt stream).
+  bool shut_down = false;
+  bool write_failed = false;
   // Set by the handshake, read-only after it.
   std::string alpn;
   std::string server_name;
@@ -141,6 +145,10 @@ absl::Status failure(const Outcome& o, absl::string_view op) {
   const bool unexpected_eof = (o.error == SSL_ERROR_SYSCALL && o.sys_errno == 0) ||
                               (o.error == SSL_ERROR_SSL &&
                                ERR_GET_REASON(o.first_error) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+  if (unexpected_eof && op == "handshake") {
+    return absl::UnavailableError(
+        "weft::net: TLS handshake: the peer closed the connection during the handshake");
+  }
   if (unexpected_eof) {
     return absl::DataLossError(absl::StrCat(
         "weft::net: TLS ", op, ": the peer closed the connection without close_notify"));
@@ -290,7 +298,7 @@ absl::StatusOr<std::size_t> TlsStream::read_some(std::span<char> buf, absl::Time
   if (session_ == nullptr || !session_->tcp.is_open()) return closed_error("read_some");
   if (buf.empty()) return 0;
   TlsSession& s = *session_;
-  // Pairs with the release store below (misuse detection; see `reading`).
+  // Pairs with the release store below (see `reading`).
   if (s.reading.exchange(true, std::memory_order_acquire))
     return busy_error("read_some", "reading");
   absl::Cleanup done = [&s] { s.reading.store(false, std::memory_order_release); };
@@ -321,14 +329,21 @@ absl::Status TlsStream::read_exact(std::span<char> buf, absl::Time deadline) {
 absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
   if (session_ == nullptr || !session_->tcp.is_open()) return closed_error("write_all");
   TlsSession& s = *session_;
-  // Pairs with the release store below (misuse detection; see `writing`).
+  // Pairs with the release store below (see `writing`).
   if (s.writing.exchange(true, std::memory_order_acquire))
     return busy_error("write_all", "writing");
   absl::Cleanup done = [&s] { s.writing.store(false, std::memory_order_release); };
   if (s.shut_down) return absl::FailedPreconditionError("weft::net: TLS write_all after shutdown");
+  if (s.write_failed) {
+    return absl::FailedPreconditionError(
+        "weft::net: TLS write_all after an earlier write failed (the stream may hold part of a "
+        "record): close the stream");
+  }
+  absl::Cleanup failed = [&s] { s.write_failed = true; };  // cancelled on success
   while (!data.empty()) {
     // A retry after WANT_WRITE passes the same slice again, as OpenSSL
-    // requires (the same length; the address may move, see new_ctx).
+    // requires (the same length; the address may move:
+    // SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, set in tls_context.cc).
     std::size_t slice = std::min(data.size(), kWriteSlice);
     std::size_t n = 0;
     Outcome o = call(s, [&](SSL* ssl) { return SSL_write_ex(ssl, data.data(), slice, &n); });
@@ -339,13 +354,14 @@ absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
     if (!wants_io(o)) return failure(o, "write");
     if (absl::Status w = wait_for(o, s.tcp.fd(), deadline, "write"); !w.ok()) return w;
   }
+  std::move(failed).Cancel();
   return absl::OkStatus();
 }
 
 absl::Status TlsStream::shutdown(absl::Time deadline) {
   if (session_ == nullptr || !session_->tcp.is_open()) return closed_error("shutdown");
   TlsSession& s = *session_;
-  // Pairs with the release store below (misuse detection; see `writing`).
+  // Pairs with the release store below (see `writing`).
   if (s.writing.exchange(true, std::memory_order_acquire)) return busy_error("shutdown", "writing");
   absl::Cleanup done = [&s] { s.writing.store(false, std::memory_order_release); };
   if (s.shut_down) return absl::OkStatus();

@@ -94,6 +94,8 @@ class TlsStream {
   // peer closes first. Bytes read before an error stay in buf.
   absl::Status read_exact(std::span<char> buf, absl::Time deadline = absl::InfiniteFuture());
   // Encrypts and writes all of data, waiting for buffer space as needed.
+  // After an error (DeadlineExceeded included) part of a record may be left
+  // inside OpenSSL: later writes get FailedPrecondition; close the stream.
   absl::Status write_all(std::string_view data, absl::Time deadline = absl::InfiniteFuture());
 
   // Ends this side cleanly: sends close_notify (waiting for buffer space

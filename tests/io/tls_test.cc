@@ -552,6 +552,50 @@ TEST(TlsErrorTest, TruncationIsDataLoss) {
   });
 }
 
+// A peer that never reads: write_all ends at its deadline, and the stream
+// refuses later writes (part of a record may be left inside OpenSSL).
+TEST(TlsErrorTest, WriteDeadlineThenWritesRefused) {
+  run({.workers = 2}, [] {
+    Server srv = Listen();
+    ASSERT_TRUE(srv.listener);
+    TlsContext server_ctx = ServerCtx();
+    Event done;
+    auto server = spawn([&] {
+      absl::StatusOr<TlsStream> s = AcceptTls(*srv.listener, server_ctx);
+      ASSERT_TRUE(s.ok()) << s.status();
+      done.wait();  // never reads
+    });
+    absl::StatusOr<TlsStream> c = DialTls(srv.address, ClientCtx(), "localhost");
+    ASSERT_TRUE(c.ok()) << c.status();
+    const std::string big(64 << 20, 'x');
+    auto start = std::chrono::steady_clock::now();
+    absl::Status w = c->write_all(big, absl::Now() + absl::Milliseconds(200));
+    EXPECT_EQ(w.code(), absl::StatusCode::kDeadlineExceeded) << w;
+    EXPECT_GE(MillisSince(start), 150);
+    absl::Status again = c->write_all("more", Soon());
+    EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+    done.set();
+    server.join();
+  });
+}
+
+// A client that connects and closes before a word of TLS: Unavailable,
+// naming the handshake.
+TEST(TlsErrorTest, PeerClosesDuringHandshake) {
+  run({.workers = 2}, [] {
+    StatusServer server(ServerCtx(), 2);
+    {
+      absl::StatusOr<TcpStream> tcp = net::dial(server.srv.address, kLong);
+      ASSERT_TRUE(tcp.ok());
+    }
+    absl::Status hs = server.Next();
+    EXPECT_EQ(hs.code(), absl::StatusCode::kUnavailable) << hs;
+    EXPECT_THAT(std::string(hs.message()), HasSubstr("during the handshake"));
+    ExpectServes(server, ClientCtx(), "localhost");
+    server.fiber.join();
+  });
+}
+
 // The client closes the connection: the server's writes end in an error
 // status (sent with MSG_NOSIGNAL: no SIGPIPE kills the process).
 TEST(TlsErrorTest, WriteToResetPeerIsAnError) {
