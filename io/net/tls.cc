@@ -37,12 +37,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "weft/io/fd_wait.h"
 #include "weft/io/net/internal/socket_bio.h"
 #include "weft/io/net/internal/tls_context_state.h"
@@ -61,8 +60,11 @@ struct TlsSession {
   // reference on the SSL_CTX, but not on TlsContextState).
   std::shared_ptr<const TlsContextState> ctx;
   // Serializes every OpenSSL call on `ssl` (see the top of this file). The
-  // pointer itself is set once, before the stream is shared.
-  absl::Mutex mu;
+  // pointer itself is set once, before the stream is shared. A std::mutex,
+  // not absl::Mutex: Debian's Abseil is built with deadlock detection on,
+  // which took a global lock on every acquisition (a profile of
+  // https_hello showed it).
+  std::mutex mu;
   SSL* ssl = nullptr;
   // Set while a fiber is in read_some / in write_all or shutdown; they
   // reject a second reader or writer, as TcpStream does. `mu` orders the
@@ -107,7 +109,7 @@ struct Outcome {
 // and collects its outcome before anything can switch the fiber.
 template <typename F>
 Outcome call(TlsSession& s, F&& f) {
-  absl::MutexLock lock(&s.mu);
+  std::lock_guard<std::mutex> lock(s.mu);
   ERR_clear_error();
   errno = 0;
   int ret = f(s.ssl);
@@ -279,8 +281,7 @@ absl::StatusOr<TlsStream> TlsStream::handshake(std::unique_ptr<TlsSession> sessi
     if (!wants_io(o)) return failure(o, "handshake");
     if (absl::Status w = wait_for(o, s.tcp.fd(), deadline, "handshake"); !w.ok()) return w;
   }
-  // Nobody else can see the session yet; the lock is for the analysis.
-  absl::MutexLock lock(&s.mu);
+  // Nobody else can see the session yet: no lock needed.
   const unsigned char* alpn = nullptr;
   unsigned int alpn_len = 0;
   SSL_get0_alpn_selected(s.ssl, &alpn, &alpn_len);
