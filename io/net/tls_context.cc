@@ -228,6 +228,12 @@ absl::Status configure_server(SSL_CTX* ctx, const TlsServerOptions& o, const Tls
   // refuses to resume a verified session without a session id context).
   static constexpr unsigned char kSessionContext[] = "weft";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  // Resumption through session tickets only (stateless, TLS 1.2 and 1.3),
+  // no cache of sessions in the server: OpenSSL's internal cache holds up
+  // to 20,480 sessions and sweeps all of them, under the SSL_CTX's lock,
+  // every 255 handshakes (a profile of new connections showed the sweep).
+  // nginx's default (ssl_session_cache none) is the same.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, state);
   SSL_CTX_set_tlsext_servername_callback(ctx, select_sni);
   SSL_CTX_set_tlsext_servername_arg(ctx, state);
