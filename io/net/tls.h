@@ -37,7 +37,10 @@
 // OpenSSL call on it is made under a mutex held only for that one
 // non-blocking call (at most one 16 KiB record encrypted or decrypted),
 // never across a wait: a reader and a writer on two workers can make one
-// another's thread wait microseconds, never for I/O.
+// another's thread wait microseconds, never for I/O. Unlike
+// TcpStream::shutdown, TlsStream::shutdown does not end another fiber's
+// blocked read (the peer's close_notify or a deadline does); to stop such a
+// fiber from elsewhere, kill it. close() belongs to the stream's owner.
 #pragma once
 
 #include <cstddef>
