@@ -27,6 +27,8 @@
 #include "weft/io/net/buffered.h"
 #include "weft/io/net/server.h"
 #include "weft/io/net/tcp.h"
+#include "weft/io/net/tls.h"
+#include "weft/io/net/tls_context.h"
 #include "weft/io/net/udp.h"
 #include "weft/io/net/unix.h"
 #include "weft/io/signal.h"
