@@ -112,11 +112,10 @@ struct Server::State {
   // Relaxed counters: statistics, read with no ordering against anything.
   std::atomic<uint64_t> accepted{0}, active{0}, rejected{0}, timed_out{0}, cut{0};
   std::atomic<int> acceptors_left{0};
-  // Set (seq_cst) by stop() before it reads `active`; read (seq_cst) by a
-  // finishing connection after it decrements `active`: one of the two sees
-  // the other, so the last handler's exit wakes the stop (and kPokeInterval
-  // bounds the wait anyway).
-  std::atomic<bool> stopping{false};
+  // Written and read under `mu` (as is every change of `active`; its
+  // atomicity is for stats()): the handler that brings `active` to 0 during
+  // a stop sets handlers_gone.
+  bool stopping ABSL_GUARDED_BY(mu) = false;
   bool stopped = false;  // stop() has been called (the caller's fiber only)
   Event handlers_gone;   // the last handler ended during a stop
   Event done;            // stop() finished, or every acceptor gave up
@@ -184,14 +183,14 @@ void Server::State::release(Conn& c, bool was_timed_out) {
 }
 
 void Server::State::finish(std::list<Conn>::iterator it) {
-  {
-    weft::internal::LockGuard g(mu);
-    // Dropping our own handle detaches it; stop() may have taken it already.
-    conns.erase(it);
-  }
   if (slots.has_value()) slots->release();
-  // seq_cst, with `stopping`: see its comment.
-  if (active.fetch_sub(1) == 1 && stopping.load()) handlers_gone.set();
+  // The connection's last touch of the State: stop() returns (and the
+  // State may be freed) once it has seen `active` reach 0 under `mu`, so
+  // nothing of the State may be used after this block.
+  weft::internal::LockGuard g(mu);
+  // Dropping our own handle detaches it; stop() may have taken it already.
+  conns.erase(it);
+  if (active.fetch_sub(1, std::memory_order_relaxed) == 1 && stopping) handlers_gone.set();
 }
 
 void Server::State::poke() {
@@ -340,13 +339,13 @@ int Server::stop(absl::Duration grace) {
   if (!st->unix_path.empty() && st->unix_path[0] != '@') ::unlink(st->unix_path.c_str());
 
   // (2) Drain: idle connections see EOF; the others finish what they began.
-  st->stopping.store(true);  // seq_cst: see State::stopping
   {
     weft::internal::LockGuard g(st->mu);
+    st->stopping = true;
     // Release: pairs with the acquire in StreamSocket::read_some.
     for (Conn& c : st->conns) c.drain.draining.store(true, std::memory_order_release);
   }
-  while (st->active.load() != 0 && absl::Now() < end) {
+  while (st->active.load(std::memory_order_relaxed) != 0 && absl::Now() < end) {
     st->poke();
     st->handlers_gone.wait_until(std::min(end, absl::Now() + kPokeInterval));
   }
@@ -366,6 +365,15 @@ int Server::stop(absl::Duration grace) {
   }
   for (Fiber<void>& f : rest) f.kill();
   for (Fiber<void>& f : rest) f.join();
+  // Fibers whose handle was dropped (they erased their record) may still be
+  // in finish(): wait until the last has left it (see finish()).
+  for (;;) {
+    {
+      weft::internal::LockGuard g(st->mu);
+      if (st->active.load(std::memory_order_relaxed) == 0) break;
+    }
+    st->handlers_gone.wait_until(absl::Now() + kPokeInterval);
+  }
   st->cut.fetch_add(static_cast<uint64_t>(cut), std::memory_order_relaxed);
   st->done.set();
   return cut;
