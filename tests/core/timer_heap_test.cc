@@ -370,6 +370,7 @@ TEST_P(TimedWaitTest, WaitsWokenFromAPlainThreadLeaveNoTimers) {
   }
   std::vector<Fiber<void>> waiters;
   std::atomic<int64_t> woken{0};
+  uint64_t worst = 0;
   for (int i = 0; i < kWaiters; ++i) {
     waiters.push_back(rt.spawn([&, i] {
       for (int64_t r = 0; r < rounds; ++r) {
@@ -385,10 +386,11 @@ TEST_P(TimedWaitTest, WaitsWokenFromAPlainThreadLeaveNoTimers) {
     rt.spawn([&] {
         for (int i = 0; i < kWaiters; ++i) ASSERT_TRUE(done[i]->acquire_for(kHour));
       }).join();
-    ASSERT_LE(rt.stats().timers, Bound(kWaiters + 1, workers()));
+    worst = std::max(worst, rt.stats().timers);
   }
   for (auto& f : waiters) f.join();
   EXPECT_EQ(woken.load(), rounds * kWaiters);
+  EXPECT_LE(worst, Bound(kWaiters + 1, workers())) << "timers of waits that ended early piled up";
   EXPECT_LE(AwaitTimerCount(rt, Bound(kWaiters + 1, workers())), Bound(kWaiters + 1, workers()));
 }
 
@@ -435,8 +437,8 @@ TEST_P(TimedWaitTest, KillEndsATimedWaitAndItsTimer) {
 }
 
 // A weft::Timeout still cuts a wait with a longer deadline (its timer is
-// the park's, clamped), and one that does not expire leaves no timer once
-// the wait is woken early.
+// the park's, clamped), and waits under one that does not expire leave no
+// timer once woken early.
 TEST_P(TimedWaitTest, TimeoutStillInterruptsATimedWait) {
   Runtime rt(options());
   rt.spawn([&] {
@@ -450,11 +452,13 @@ TEST_P(TimedWaitTest, TimeoutStillInterruptsATimedWait) {
       }
       EXPECT_LT(test::MillisSince(start), 5000);
 
-      Semaphore soon(0);
-      Fiber<void> releaser = spawn([&] { soon.release(); });
-      Timeout t(kHour);
-      EXPECT_TRUE(soon.acquire_for(kHour));
-      releaser.join();
+      for (int i = 0; i < 1000; ++i) {
+        Semaphore soon(0);
+        Fiber<void> releaser = spawn([&] { soon.release(); });
+        Timeout t(kHour);
+        EXPECT_TRUE(soon.acquire_for(kHour));
+        releaser.join();
+      }
     }).join();
   EXPECT_LE(AwaitTimerCount(rt, Bound(1, workers())), Bound(1, workers()));
 }
