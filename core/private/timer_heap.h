@@ -26,8 +26,9 @@
 //     the sweep costs O(n) and comes after n/2 stale entries, O(1) each.
 // So a heap holds its waiting fibers' timers plus at most as many stale
 // ones (checked before every add): at most 2x the waiting fibers, plus
-// kSweepFloor. A worker about to sleep sweeps whatever was counted, so an
-// idle worker holds live timers only.
+// kSweepFloor. A worker about to sleep also sweeps what was counted, if its
+// heap is small or an eighth of it was counted (wants_idle_sweep), so an
+// idle worker mostly holds live timers only.
 //
 // Rejected: a hierarchical timer wheel (O(1) cancel through an intrusive
 // list node in the fiber). Cancel is O(1) only on the owner; a
@@ -131,10 +132,14 @@ class TimerHeap {
     return stale != 0 && 2 * stale > heap_.size() && heap_.size() >= kSweepFloor;
   }
 
-  // True if any entry was counted stale since the last sweep. Owner only.
-  bool noted_stale() const {
+  // The same for a worker about to sleep, which has time to spare: any
+  // entry counted stale, in a heap of at most kIdleSweepAll entries, or
+  // one eighth of a bigger one (a worker that sleeps between requests must
+  // not rescan a heap of 100k idle connections' timers each time).
+  bool wants_idle_sweep() const {
     // Relaxed: a hint, as in wants_sweep.
-    return stale_hint_.load(std::memory_order_relaxed) != 0;
+    uint64_t stale = stale_hint_.load(std::memory_order_relaxed);
+    return stale != 0 && (heap_.size() <= kIdleSweepAll || 8 * stale > heap_.size());
   }
 
   // Removes every entry for which is_stale(entry) holds, then restores the
@@ -165,6 +170,7 @@ class TimerHeap {
  private:
   static constexpr std::size_t kShrinkAbove = 4096;
   static constexpr std::size_t kSweepFloor = 64;
+  static constexpr std::size_t kIdleSweepAll = 1024;
   static constexpr Id kNoSlot = UINT32_MAX;
 
   struct Node {

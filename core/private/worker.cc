@@ -429,7 +429,7 @@ void Worker::sleep() {
   WorkerCounters::bump(counters_.parks);
   // Idle anyway: sweep the entries of waits that ended on other workers,
   // so an idle worker holds only live timers (and stats() says so).
-  if (timers_.noted_stale()) sweep_timers();
+  if (timers_.wants_idle_sweep()) sweep_timers();
   collecting_woken_ = true;
   idle.sleep(index_, timers_.empty() ? -1 : timers_.next_deadline());
   collecting_woken_ = false;

@@ -251,21 +251,28 @@ TEST(TimerHeapTest, WantsASweepOnceStaleOnesOutnumberTheLive) {
   TimerHeap heap;
   for (int i = 0; i < 100; ++i) heap.add(i, FakeFiber(i), 1);
   EXPECT_FALSE(heap.wants_sweep());
-  EXPECT_FALSE(heap.noted_stale());
+  EXPECT_FALSE(heap.wants_idle_sweep());
   for (int i = 0; i < 50; ++i) heap.note_stale();
-  EXPECT_TRUE(heap.noted_stale());
+  EXPECT_TRUE(heap.wants_idle_sweep());
   EXPECT_FALSE(heap.wants_sweep()) << "50 stale of 100: not more than the live";
   heap.note_stale();
   EXPECT_TRUE(heap.wants_sweep());
   heap.remove_stale([](const TimerHeap::Entry&) { return false; });
   EXPECT_FALSE(heap.wants_sweep()) << "a sweep takes the count";
-  EXPECT_FALSE(heap.noted_stale());
+  EXPECT_FALSE(heap.wants_idle_sweep());
 
   TimerHeap small;  // under the floor a sweep is not worth it before an add
   for (int i = 0; i < 10; ++i) small.add(i, FakeFiber(i), 1);
   for (int i = 0; i < 10; ++i) small.note_stale();
   EXPECT_FALSE(small.wants_sweep());
-  EXPECT_TRUE(small.noted_stale());
+  EXPECT_TRUE(small.wants_idle_sweep());
+
+  TimerHeap big;  // an idle worker rescans a big heap only for an eighth
+  for (int i = 0; i < 8000; ++i) big.add(i, FakeFiber(i), 1);
+  for (int i = 0; i < 1000; ++i) big.note_stale();
+  EXPECT_FALSE(big.wants_idle_sweep());
+  big.note_stale();
+  EXPECT_TRUE(big.wants_idle_sweep());
 }
 
 // note_stale from other threads while the owner adds, removes and sweeps
