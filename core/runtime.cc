@@ -70,7 +70,9 @@ RuntimeStats Runtime::stats() const {
     const internal::WorkerCounters& c = core_->worker(i)->counters();
     auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_acquire); };
     s.workers.push_back({get(c.spawned), get(c.finished), get(c.switches), get(c.steals),
-                         get(c.parks), get(c.timers_fired), get(c.injector_pops)});
+                         get(c.parks), get(c.timers_fired), get(c.injector_pops),
+                         get(c.timers)});
+    s.timers += s.workers.back().timers;
   }
   s.live_fibers = core_->live_fibers();
   s.stacks_carved = core_->stack_pool().slots_carved();

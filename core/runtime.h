@@ -63,11 +63,21 @@ struct WorkerStats {
   uint64_t parks = 0;            // times the worker thread went to sleep
   uint64_t timers_fired = 0;
   uint64_t injector_pops = 0;    // fibers taken from the shared injection queue
+  // Timer entries held now (not a count since start): one per fiber parked
+  // here with a deadline (sleep_for, a timed wait, a read with a deadline,
+  // a wait under weft::Timeout). A wait that ends early removes its entry
+  // when its fiber resumes here; one that resumes on another worker leaves
+  // it to be swept, and the worker sweeps before an add that finds such
+  // entries outnumbering the live ones (with 64 entries or more). So this
+  // stays at the number of timed waiters (at most twice it, plus 64, with
+  // several workers), whatever the request rate and timeout.
+  uint64_t timers = 0;
 };
 
 struct RuntimeStats {
   std::vector<WorkerStats> workers;
   uint64_t live_fibers = 0;      // spawned and not finished
+  uint64_t timers = 0;           // timer entries held now, all workers (WorkerStats::timers)
   std::size_t stacks_carved = 0; // stack slots ever created (pooled for reuse)
   std::size_t stack_size = 0;
 };
@@ -115,6 +125,7 @@ class Runtime {
 
   int workers() const;
   std::size_t stack_size() const;
+  // A snapshot of every worker's counters; any thread, blocks nothing.
   RuntimeStats stats() const;
 
  private:

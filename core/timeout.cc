@@ -10,8 +10,8 @@
 //   * park_current clamps the deadline of every park to the cached one
 //     (one load and compare when no Timeout is armed), so a wait that is
 //     still parked when the scope's deadline passes is woken by the ordinary
-//     timer of its park — the same lazily cancelled TimerHeap entry a
-//     deadline wait uses. A park that ends first costs nothing more.
+//     timer of its park — the same TimerHeap entry a deadline wait uses,
+//     removed when the park ends first (see timer_heap.h).
 //   * Every wait already loops and, when its park ends for a reason other
 //     than its own condition, undoes its bookkeeping (the JoinWaiter in a
 //     join word, the Waiter in a WaitQueue) and calls throw_if_killed. That
@@ -20,9 +20,9 @@
 //     reports the case as Result::kInterrupted, like a kill.
 //
 // Rejected designs:
-//   * A timer per Timeout that marks the fiber and wakes it: it needs a
-//     cancellable timer (the heap cancels lazily, by epoch) and a second
-//     wake-up path racing the waits' own; the park deadline already is one.
+//   * A timer per Timeout that marks the fiber and wakes it: a second timer
+//     per wait, and a second wake-up path racing the waits' own; the park
+//     deadline already is one.
 //   * Throwing from park_current: the caller's waiter would still be linked
 //     in a queue or a join word when the exception left.
 //   * Checking the clock at every suspension point whatever the state:

@@ -8,7 +8,8 @@
 //               worker's RunQueue or the Injector). Whoever pops it owns it.
 //   running  -> owned by the worker thread executing it (Worker::current_).
 //   parked   -> owned by whatever will wake it: a timer entry, a join word,
-//               a wait queue. Published there only after the fiber has
+//               a wait queue. A timer entry outlives an early wake only
+//               until the fiber resumes (see TimerHeap). Published there only after the fiber has
 //               switched out (by a Handover action), so nobody can resume a
 //               fiber whose registers are still being saved.
 //   finished -> SlotState::kZombie while a Fiber<T> handle holds the result,
@@ -99,6 +100,16 @@ struct FiberControl : SlotHeader {
   // read and written only by the fiber itself, so plain fields.
   Timeout* timeouts = nullptr;
   int64_t timeout_deadline_ns = INT64_MAX;
+
+  // The timer of the fiber's current timed wait: the worker whose heap holds
+  // it and its id there (TimerHeap::add), or null once it fired. Written in
+  // the park's Handover before the wait is published, and by the worker
+  // that fires it after claiming the wait; read by the fiber once resumed
+  // (park_current), which removes the timer or reports it stale. Plain
+  // fields: each write happens before the fiber's next run (the epoch's
+  // release store and acquire claim, then the run queue's hand-off).
+  Worker* timer_worker = nullptr;
+  uint32_t timer_id = 0;
 
   std::exception_ptr error;   // what the closure threw; read after join
   FiberControl* next_ready = nullptr;  // link in the Injector's list

@@ -9,6 +9,11 @@
 // arguments live there). Rejected: publishing the token first (a kill could
 // resume the fiber under the callback's feet) and publishing it last without
 // the spin state (a waker that found the fiber early would lose its wake-up).
+//
+// A timed wait's timer goes into the parking worker's heap in the same
+// Handover, and leaves it when the wait ends, whoever ended it: fired (the
+// worker popped it), or removed by the fiber once resumed (end_timed_wait;
+// see core/private/timer_heap.h for a fiber resumed on another worker).
 #include "weft/core/internal/fiber_api.h"
 
 #include <exception>
@@ -36,6 +41,23 @@ struct ParkArgs {
 // every callee-saved register on each park, timed or not.
 [[gnu::noinline]] void add_park_timer(int64_t deadline_ns, FiberControl* self, uint64_t token) {
   Worker::current()->add_timer(deadline_ns, self, token);
+}
+
+// A timed wait is over (woken, timed out, killed): its timer must not
+// outlive it. If it fired, the firing worker cleared timer_worker. Else
+// the entry is still in the heap of the worker we parked on (or is being
+// popped there right now, and its CAS will fail): removed here if we
+// resumed on that worker, else counted stale there for its next sweep
+// (a heap is its owner's only). Out of line, like add_park_timer.
+[[gnu::noinline]] void end_timed_wait(FiberControl* self, uint64_t token) {
+  Worker* owner = self->timer_worker;
+  if (owner == nullptr) return;
+  self->timer_worker = nullptr;
+  if (owner == Worker::current()) {
+    owner->remove_timer(self, token);
+  } else {
+    owner->note_stale_timer();
+  }
 }
 
 void on_parked(Handover* h) {
@@ -116,6 +138,8 @@ void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   ParkArgs args{{}, self, token, deadline_ns, publish, arg};
   args.h.action = &on_parked;
   w->suspend(&args.h);
+  // `w` may not be our worker any more (see Worker::suspend).
+  if (deadline_ns != INT64_MAX) end_timed_wait(self, token);
 }
 
 void park_uninterruptible(PublishFn publish, void* arg) {

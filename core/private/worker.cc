@@ -427,6 +427,9 @@ void Worker::sleep() {
     return;
   }
   WorkerCounters::bump(counters_.parks);
+  // Idle anyway: sweep the entries of waits that ended on other workers,
+  // so an idle worker holds only live timers (and stats() says so).
+  if (timers_.wants_idle_sweep()) sweep_timers();
   collecting_woken_ = true;
   idle.sleep(index_, timers_.empty() ? -1 : timers_.next_deadline());
   collecting_woken_ = false;
@@ -481,13 +484,33 @@ void Worker::place_woken_batch() {
 void Worker::fire_timers() {
   collecting_woken_ = true;
   std::size_t n = timers_.pop_due(monotonic_now_ns(), [this](const TimerHeap::Entry& e) {
-    rt_->try_wake(e.fiber, e.token);
+    // Claimed, the wait is ours until wake(): tell the fiber its timer is
+    // gone, so it neither looks for it here nor reports it stale.
+    if (rt_->try_claim(e.fiber, e.token)) {
+      e.fiber->timer_worker = nullptr;
+      rt_->wake(e.fiber);
+    }
   });
   collecting_woken_ = false;
+  if (n != 0) publish_timer_count();
+  if (timers_.wants_sweep()) [[unlikely]] sweep_timers();
   // Counted before they are placed: once placed, another worker may run
   // them to their end, and whoever then reads the stats must see them.
   if (n != 0) WorkerCounters::bump(counters_.timers_fired, n);
   place_woken_batch();
+}
+
+// Drops the entries of waits that ended on other workers (TimerHeap's
+// "stale"): the wait `token` is over once the fiber's epoch has moved past
+// it. Relaxed is enough: the token was stored by this thread (in the park's
+// Handover), so by coherence we read it or a later value, and epochs only
+// grow (also across slot reuse); a later value means the wait ended and the
+// entry's CAS could only fail. An entry read as still parked stays.
+void Worker::sweep_timers() {
+  timers_.remove_stale([](const TimerHeap::Entry& e) {
+    return e.fiber->epoch.load(std::memory_order_relaxed) != e.token;
+  });
+  publish_timer_count();
 }
 
 void Worker::push_run_queue(FiberControl* f) {

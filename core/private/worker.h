@@ -29,6 +29,10 @@ struct WorkerCounters {
   std::atomic<uint64_t> timers_fired{0};
   std::atomic<uint64_t> injector_pops{0};
   std::atomic<uint64_t> io_wakeups{0};  // fibers woken by the poller here
+  // Timer entries this worker's heap holds now (a gauge, not a count of
+  // events): its waiting fibers' deadlines plus stale entries not yet swept
+  // (see TimerHeap). Stored by the worker after each change.
+  std::atomic<uint64_t> timers{0};
 
   static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_release);
@@ -100,9 +104,23 @@ class Worker {
   // requeues the current one; returns at once if there is none.
   void yield_current();
 
+  // Adds the timer of f's wait `token` and records it in f (timer_worker,
+  // timer_id). Sweeps the heap first when stale entries (waits that ended
+  // on other workers) outnumber the live ones.
   void add_timer(int64_t deadline_ns, FiberControl* f, uint64_t token) {
-    timers_.add(deadline_ns, f, token);
+    if (timers_.wants_sweep()) [[unlikely]] sweep_timers();
+    f->timer_worker = this;
+    f->timer_id = timers_.add(deadline_ns, f, token);
+    publish_timer_count();
   }
+  // Removes the timer of f's wait `token`, which ended early, if it is
+  // still pending here. f is the running fiber, on this worker.
+  void remove_timer(FiberControl* f, uint64_t token) {
+    if (timers_.remove(f->timer_id, f, token)) publish_timer_count();
+  }
+  // The timer of a wait that ended while its fiber resumed elsewhere: count
+  // it stale, for the next sweep. Any thread.
+  void note_stale_timer() { timers_.note_stale(); }
   // Fiber ids come in blocks per worker (no shared counter line per spawn).
   uint64_t next_fiber_id();
 
@@ -161,6 +179,11 @@ class Worker {
   void place_woken_batch();
   bool any_work_visible();
   void fire_timers();
+  void sweep_timers();
+  void publish_timer_count() {
+    // Release, like the counters: read with acquire by Runtime::stats().
+    counters_.timers.store(timers_.size(), std::memory_order_release);
+  }
   void push_run_queue(FiberControl* f);
   FiberControl* pop_yielded();
   void append_yielded(FiberControl* f);
