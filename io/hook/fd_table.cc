@@ -8,17 +8,10 @@
 #include "weft/io/hook/real_calls.h"
 
 namespace weft::hook::internal {
-namespace {
 
 // 1.5 MiB of zero pages in .bss: the kernel backs only the pages of fd
 // numbers in use.
 FdState g_fds[kMaxManagedFd];
-
-}  // namespace
-
-FdState* fd_state(int fd) {
-  return static_cast<unsigned>(fd) < static_cast<unsigned>(kMaxManagedFd) ? &g_fds[fd] : nullptr;
-}
 
 bool manage(int fd, bool user_nonblock) {
   FdState* st = fd_state(fd);

@@ -40,9 +40,14 @@ struct FdState {
 // Fds at or above this are never managed (every call on them is libc's).
 inline constexpr int kMaxManagedFd = 1 << 16;
 
-// The entry for fd, or null if fd is out of the table's range. Static
-// storage: nothing is allocated, ever.
-FdState* fd_state(int fd);
+// The table: static storage, nothing is allocated, ever. Hidden, so the
+// library reaches it without the GOT.
+extern FdState g_fds[kMaxManagedFd] __attribute__((visibility("hidden")));
+
+// The entry for fd, or null if fd is out of the table's range.
+inline FdState* fd_state(int fd) {
+  return static_cast<unsigned>(fd) < static_cast<unsigned>(kMaxManagedFd) ? &g_fds[fd] : nullptr;
+}
 
 // Makes fd (just created, or found to be a socket) managed: records the
 // user's O_NONBLOCK and turns the real fd non-blocking. False (and the entry

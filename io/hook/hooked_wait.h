@@ -65,7 +65,7 @@ int fiber_sleep_until(weft::internal::FiberControl* self, int64_t deadline_ns);
 // until it succeeds, fails otherwise, or times out (SO_RCVTIMEO/SO_SNDTIMEO:
 // EAGAIN, as the kernel). Out of line: the fast path is the call alone.
 template <typename R, typename Call>
-[[gnu::noinline]] R retry_blocked(int fd, IoDir dir, R r, const Call& call) {
+[[gnu::noinline]] R retry_blocked(int fd, IoDir dir, R r, Call call) {
   int64_t deadline = -1;
   for (;;) {
     int err = get_errno();
@@ -86,9 +86,11 @@ template <typename R, typename Call>
 }
 
 // A hooked call on fd: from a fiber, an fd seen for the first time is
-// classified (adopt); then the call, and only if it failed the wait.
+// classified (adopt); then the call, and only if it failed the wait. `call`
+// captures by value and is copied only on that path, so the fast path keeps
+// the arguments in registers.
 template <typename Call>
-[[gnu::always_inline]] inline auto hooked_io(int fd, IoDir dir, const Call& call) {
+[[gnu::always_inline]] inline auto hooked_io(int fd, IoDir dir, Call call) {
   if (weft_hook_gate != 0) {
     FdState* st = fd_state(fd);
     if (st != nullptr && st->kind.load(std::memory_order_relaxed) == FdKind::kUnknown) {

@@ -33,67 +33,67 @@ int accepted(int fd, int flags) {
 extern "C" {
 
 ssize_t read(int fd, void* buf, size_t n) {
-  return hooked_io(fd, IoDir::kRead, [&] { return WEFT_REAL(read)(fd, buf, n); });
+  return hooked_io(fd, IoDir::kRead, [=] { return WEFT_REAL(read)(fd, buf, n); });
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  return hooked_io(fd, IoDir::kWrite, [&] { return WEFT_REAL(write)(fd, buf, n); });
+  return hooked_io(fd, IoDir::kWrite, [=] { return WEFT_REAL(write)(fd, buf, n); });
 }
 
 ssize_t readv(int fd, const iovec* iov, int count) {
-  return hooked_io(fd, IoDir::kRead, [&] { return WEFT_REAL(readv)(fd, iov, count); });
+  return hooked_io(fd, IoDir::kRead, [=] { return WEFT_REAL(readv)(fd, iov, count); });
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
-  return hooked_io(fd, IoDir::kWrite, [&] { return WEFT_REAL(writev)(fd, iov, count); });
+  return hooked_io(fd, IoDir::kWrite, [=] { return WEFT_REAL(writev)(fd, iov, count); });
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
   if (dont_wait(flags)) return WEFT_REAL(recv)(fd, buf, n, flags);
-  return hooked_io(fd, IoDir::kRead, [&] { return WEFT_REAL(recv)(fd, buf, n, flags); });
+  return hooked_io(fd, IoDir::kRead, [=] { return WEFT_REAL(recv)(fd, buf, n, flags); });
 }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* len) {
   if (dont_wait(flags)) return WEFT_REAL(recvfrom)(fd, buf, n, flags, from, len);
   return hooked_io(fd, IoDir::kRead,
-                   [&] { return WEFT_REAL(recvfrom)(fd, buf, n, flags, from, len); });
+                   [=] { return WEFT_REAL(recvfrom)(fd, buf, n, flags, from, len); });
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   if (dont_wait(flags)) return WEFT_REAL(recvmsg)(fd, msg, flags);
-  return hooked_io(fd, IoDir::kRead, [&] { return WEFT_REAL(recvmsg)(fd, msg, flags); });
+  return hooked_io(fd, IoDir::kRead, [=] { return WEFT_REAL(recvmsg)(fd, msg, flags); });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
   if (dont_wait(flags)) return WEFT_REAL(send)(fd, buf, n, flags);
-  return hooked_io(fd, IoDir::kWrite, [&] { return WEFT_REAL(send)(fd, buf, n, flags); });
+  return hooked_io(fd, IoDir::kWrite, [=] { return WEFT_REAL(send)(fd, buf, n, flags); });
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
   if (dont_wait(flags)) return WEFT_REAL(sendto)(fd, buf, n, flags, to, len);
   return hooked_io(fd, IoDir::kWrite,
-                   [&] { return WEFT_REAL(sendto)(fd, buf, n, flags, to, len); });
+                   [=] { return WEFT_REAL(sendto)(fd, buf, n, flags, to, len); });
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   if (dont_wait(flags)) return WEFT_REAL(sendmsg)(fd, msg, flags);
-  return hooked_io(fd, IoDir::kWrite, [&] { return WEFT_REAL(sendmsg)(fd, msg, flags); });
+  return hooked_io(fd, IoDir::kWrite, [=] { return WEFT_REAL(sendmsg)(fd, msg, flags); });
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* len) {
-  return accepted(hooked_io(fd, IoDir::kRead, [&] { return WEFT_REAL(accept)(fd, addr, len); }), 0);
+  return accepted(hooked_io(fd, IoDir::kRead, [=] { return WEFT_REAL(accept)(fd, addr, len); }), 0);
 }
 
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   return accepted(
-      hooked_io(fd, IoDir::kRead, [&] { return WEFT_REAL(accept4)(fd, addr, len, flags); }), flags);
+      hooked_io(fd, IoDir::kRead, [=] { return WEFT_REAL(accept4)(fd, addr, len, flags); }), flags);
 }
 
 // A blocking connect on a managed socket: the real (non-blocking) connect
 // starts it, the fiber waits until the socket is writable, and SO_ERROR says
 // how it ended. SO_SNDTIMEO bounds the wait with EINPROGRESS, as the kernel.
 int connect(int fd, const sockaddr* addr, socklen_t len) {
-  int r = hooked_io(fd, IoDir::kWrite, [&] { return WEFT_REAL(connect)(fd, addr, len); });
+  int r = hooked_io(fd, IoDir::kWrite, [=] { return WEFT_REAL(connect)(fd, addr, len); });
   if (r == 0 || weft::hook::internal::get_errno() != EINPROGRESS ||
       !weft::hook::internal::waits_on_eagain(fd)) {
     return r;

@@ -66,7 +66,7 @@ struct RealCalls {
 // or by the first hooked call if another library's constructor gets there
 // first. Written before any thread but the loader's can see the library,
 // then only read.
-extern RealCalls g_real;
+extern RealCalls g_real __attribute__((visibility("hidden")));
 void resolve_real_calls();
 
 // libc's `name`, resolving the table on the first call only.
