@@ -144,7 +144,13 @@ TEST(HookLibrariesTest, HiredisBlpopAcross200Fibers) {
   const int n = static_cast<int>(test::Scaled(200, 4));
   EXPECT_EQ(BlpopRound(server.port(), n, /*hooked=*/true, &ms), n);
   EXPECT_GE(ms, 100);
+  // Every popper getting its value is the proof: with its worker blocked, a
+  // BLPOP would time out (1 s) before the pusher could run, and return nil.
+  // The time bound holds too where the sanitizers do not slow each of the
+  // connects ~20x.
+#if !defined(WEFT_TSAN) && !defined(WEFT_ASAN)
   EXPECT_LT(ms, 1000) << "the BLPOPs did not wait together";
+#endif
   std::printf("hiredis: %d BLPOPs answered in %lld ms\n", n, static_cast<long long>(ms));
 }
 
