@@ -7,7 +7,10 @@
 //   read that finds nothing parks its fiber through the hook. One iteration =
 //   one round trip. Baseline: BM_NetReadWrite, the same round trips on
 //   weft::net (TcpStream over a non-blocking socketpair: read, EAGAIN,
-//   weft::io::wait_readable). In this binary the baseline's calls pass
+//   weft::io::wait_readable; recv/send underneath). BM_HookedRecvSend is
+//   BM_HookedReadWrite with recv/send: the same syscalls as weft::net, so
+//   it isolates the hook's own cost (read/write on a socket cost the kernel
+//   more than recv/send here). In this binary the baseline's calls pass
 //   through the hook too (a non-blocking fd: straight to libc after one
 //   table load), as they would in any program that links it.
 // BM_HookedCallOutsideFiber: write(2) of one byte to /dev/null from a plain
@@ -30,7 +33,10 @@ namespace {
 constexpr std::size_t kMessage = 64;
 constexpr int64_t kBatch = 1 << 14;
 
-void BM_HookedReadWrite(benchmark::State& state) {
+// The ping-pong with `Io`'s calls: read/write, or recv/send (the syscalls
+// weft::net makes, so the comparison with BM_NetReadWrite is call for call).
+template <typename Io>
+void HookedPingPong(benchmark::State& state) {
   weft::Runtime rt({.workers = 1});
   while (state.KeepRunningBatch(kBatch)) {
     rt.spawn([] {
@@ -39,16 +45,16 @@ void BM_HookedReadWrite(benchmark::State& state) {
         auto echo = weft::spawn([fd = sv[1]] {
           char buf[kMessage];
           for (;;) {
-            ssize_t n = read(fd, buf, sizeof buf);
-            if (n <= 0 || write(fd, buf, n) != n) return;
+            ssize_t n = Io::read(fd, buf, sizeof buf);
+            if (n <= 0 || Io::write(fd, buf, n) != n) return;
           }
         });
         char msg[kMessage] = {};
         for (int64_t i = 0; i < kBatch; ++i) {
-          if (write(sv[0], msg, sizeof msg) != kMessage) break;
+          if (Io::write(sv[0], msg, sizeof msg) != kMessage) break;
           std::size_t got = 0;
           while (got < kMessage) {
-            ssize_t n = read(sv[0], msg + got, sizeof msg - got);
+            ssize_t n = Io::read(sv[0], msg + got, sizeof msg - got);
             if (n <= 0) break;
             got += n;
           }
@@ -60,7 +66,20 @@ void BM_HookedReadWrite(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+struct ReadWrite {
+  static ssize_t read(int fd, void* b, size_t n) { return ::read(fd, b, n); }
+  static ssize_t write(int fd, const void* b, size_t n) { return ::write(fd, b, n); }
+};
+struct RecvSend {
+  static ssize_t read(int fd, void* b, size_t n) { return ::recv(fd, b, n, 0); }
+  static ssize_t write(int fd, const void* b, size_t n) { return ::send(fd, b, n, MSG_NOSIGNAL); }
+};
+
+void BM_HookedReadWrite(benchmark::State& state) { HookedPingPong<ReadWrite>(state); }
 BENCHMARK(BM_HookedReadWrite)->UseRealTime();
+
+void BM_HookedRecvSend(benchmark::State& state) { HookedPingPong<RecvSend>(state); }
+BENCHMARK(BM_HookedRecvSend)->UseRealTime();
 
 void BM_NetReadWrite(benchmark::State& state) {
   weft::Runtime rt({.workers = 1});
