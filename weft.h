@@ -23,6 +23,7 @@
 #include "weft/core/timeout.h"
 #include "weft/io/blocking.h"
 #include "weft/io/fd_wait.h"
+#include "weft/io/hook/hook.h"
 #include "weft/io/net/address.h"
 #include "weft/io/net/buffered.h"
 #include "weft/io/net/server.h"

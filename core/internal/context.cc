@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+#include <cerrno>
+
 #include <boost/context/detail/fcontext.hpp>
 
 #if defined(WEFT_ASAN)
@@ -92,9 +94,11 @@ namespace weft::internal {
 namespace fc = boost::context::detail;
 
 constinit thread_local EhGlobals* t_eh_globals = nullptr;
+constinit thread_local int* t_errno = nullptr;
 
 EhGlobals* eh_globals_slow() {
   auto* eh = reinterpret_cast<EhGlobals*>(__cxxabiv1::__cxa_get_globals());
+  t_errno = &errno;  // glibc: *__errno_location(), fixed for the thread's life
   t_eh_globals = eh;
   return eh;
 }
@@ -139,6 +143,7 @@ void Context::make(void* stack_lo, void* stack_hi, void (*entry)(Handover*)) {
   entry_ = entry;
   eh_caught_ = nullptr;
   eh_uncaught_ = 0;
+  errno_ = 0;
   fctx_ = fc::make_fcontext(stack_hi, stack_size_, &ContextAccess::trampoline);
 #if defined(WEFT_TSAN)
   if (tsan_fiber_ == nullptr) {

@@ -60,7 +60,17 @@ inline EhGlobals* eh_globals() {
   return eh;
 }
 
-// Context::jump_inline's exception-state swap, out of line. Used by code built
+// This thread's errno (glibc's __errno_location()), cached for the same
+// reason as t_eh_globals: the switch saves the running context's errno and
+// installs the resumed one's, so errno belongs to the fiber (a fiber that set
+// errno and then parked finds its own value, not a neighbour's, on whatever
+// worker it resumes). Filled together with t_eh_globals by eh_globals_slow,
+// so it is non-null whenever eh_globals() has returned on this thread (which
+// saves the switch a second test). Read only right before a jump, on the
+// thread that jumps.
+extern constinit thread_local int* t_errno;
+
+// Context::jump_inline's exception-state and errno swap, out of line. Used by code built
 // for a shared object (-fPIC without -fPIE): there the thread_local is reached
 // through __tls_get_addr, whose result the compiler may keep for a whole
 // function, across a switch after which that function may run on another
@@ -116,13 +126,20 @@ class Context {
   // defined it is jump(..., balanced = true).
   [[gnu::always_inline]] static inline void jump_inline(Context* from, Context* to, Handover* h);
 
-  // Saves the thread's exception state in `from` and installs `to`'s.
+  // Saves the thread's exception state and errno in `from` and installs
+  // `to`'s. Installed before the jump, so the resumed side's Handover action
+  // runs with the resumed context's errno: actions make only syscalls that
+  // succeed or whose failure they handle without leaving errno for anyone
+  // (glibc writes errno only on failure), so the value survives them.
   [[gnu::always_inline]] static inline void swap_eh(Context* from, Context* to) {
     EhGlobals* eh = eh_globals();
     from->eh_caught_ = eh->caught_exceptions;
     from->eh_uncaught_ = eh->uncaught_exceptions;
     eh->caught_exceptions = to->eh_caught_;
     eh->uncaught_exceptions = to->eh_uncaught_;
+    int* err = t_errno;  // set: eh_globals() above filled it
+    from->errno_ = *err;
+    *err = to->errno_;
   }
 
   // Tells the sanitizers the stack bounds of this context have changed (a fiber
@@ -148,6 +165,8 @@ class Context {
   // thread, sees its own and never another's.
   void* eh_caught_ = nullptr;
   unsigned int eh_uncaught_ = 0;
+  // errno likewise (swap_eh): a new context starts with 0, as a thread does.
+  int errno_ = 0;
 };
 
 #if defined(WEFT_INLINE_SWITCH)

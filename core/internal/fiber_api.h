@@ -57,6 +57,17 @@ using PublishFn = bool (*)(FiberControl* self, uint64_t token, void* arg);
 // WaitQueue::Waiter), and only then call throw_if_killed.
 void park_current(int64_t deadline_ns, PublishFn publish, void* arg);
 
+// The syscall hooks' gate. libweft_hook.so (io/hook/) defines the
+// per-thread int `weft_hook_gate` (C linkage); each worker finds its own copy
+// with dlsym when it starts, sets it to 1 for its whole life and back to 0
+// when it ends (io's weft::hook::Disable zeroes it for a scope). The hooks
+// test it first, so a call outside any fiber costs them one TLS load of
+// their own before libc's; a worker's scheduler loop runs no fiber yet reads
+// 1, so a hook that would wait confirms with current_fiber_or_null(). The
+// int lives in the hook, not here, so that the library loads (LD_PRELOAD)
+// into any program, one without weft included. Null if it is not loaded.
+int* hook_gate_of_this_thread();
+
 // The running fiber, or null on a plain thread. Out of line, like
 // Worker::current(): a caller must not keep a thread_local address across a
 // switch, after which its fiber may run on another thread.

@@ -77,6 +77,7 @@
 // sleeper is woken and can steal it.
 #include "weft/core/private/worker.h"
 
+#include <dlfcn.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -105,6 +106,12 @@ Worker* Worker::current() {
   // computed before a context switch (the fiber may now run elsewhere).
   asm volatile("" ::: "memory");
   return t_worker;
+}
+
+// Declared in fiber_api.h. dlsym of a TLS symbol answers the calling
+// thread's copy.
+int* hook_gate_of_this_thread() {
+  return static_cast<int*>(dlsym(RTLD_DEFAULT, "weft_hook_gate"));
 }
 
 // Declared in fiber_api.h (require_fiber). Reads the thread_local itself rather
@@ -140,6 +147,8 @@ void Worker::join_thread() {
 
 void Worker::thread_main() {
   t_worker = this;
+  int* hook_gate = hook_gate_of_this_thread();
+  if (hook_gate != nullptr) *hook_gate = 1;
   // The kernel rounds a sleeping thread's timeouts up by its timer slack (50 us
   // by default); a worker parked until the next fiber timer should wake on
   // time, so a 10 us sleep_for does not take 60.
@@ -148,6 +157,7 @@ void Worker::thread_main() {
   sched_ctx_.adopt_current_thread();
   loop();
   release_signal_stack(alt_stack_);
+  if (hook_gate != nullptr) *hook_gate = 0;
   t_worker = nullptr;
 }
 
