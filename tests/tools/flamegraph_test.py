@@ -5,6 +5,7 @@ usage: flamegraph_test.py TOOLS_DIR
 """
 
 import io
+import json
 import os
 import re
 import shutil
@@ -101,6 +102,87 @@ if node:
         f.flush()
         r = subprocess.run([node, "--check", f.name], capture_output=True, text=True)
         check(r.returncode == 0, "the inline script parses: " + r.stderr)
+
+# And it behaves: hover, zoom and search, on a minimal stand-in for the
+# browser's DOM (only what the script touches).
+FAKE_DOM = r"""
+const frameData = JSON.parse(process.argv[2]);
+function el(attrs) {
+  const e = {attrs: Object.assign({}, attrs), style: {}, textContent: "", listeners: {},
+    classes: new Set(), dataset: {},
+    setAttribute(k, v) { this.attrs[k] = String(v); }, getAttribute(k) { return this.attrs[k]; },
+    addEventListener(t, f) { this.listeners[t] = f; }, fire(t) { this.listeners[t](); }};
+  e.classList = {add: c => e.classes.add(c), remove: c => e.classes.delete(c)};
+  return e;
+}
+const byId = {};
+for (const id of ["unzoom", "search", "details", "matched"]) byId[id] = el({});
+const gs = frameData.map(f => {
+  const g = el({}), title = el({}), rect = el(f.rect), text = el({});
+  g.dataset = f.data; g.firstElementChild = title;
+  title.nextElementSibling = rect; rect.nextElementSibling = text;
+  return g;
+});
+const winListeners = {};
+global.window = {addEventListener: (t, f) => { winListeners[t] = f; }};
+global.document = {documentElement: {}, getElementById: id => byId[id],
+                   querySelectorAll: () => gs};
+let answer = "";
+global.prompt = () => answer;
+global.alert = m => { throw new Error("alert: " + m); };
+eval(process.argv[3]);
+winListeners.load();
+const find = n => gs.find(g => g.dataset.name === n);
+const out = {};
+const entry = find("weft_fiber_entry");
+entry.fire("mouseover");
+out.hover = byId.details.textContent;
+entry.fire("click");
+const w = g => +g.firstElementChild.nextElementSibling.attrs.width;
+out.zoomEntryWidth = w(entry);
+out.zoomAncestorDim = find("skynet").classes.has("dim");
+out.zoomAncestorWidth = w(find("skynet"));
+out.zoomOtherHidden = find("weft::internal::Worker::steal").style.display === "none";
+byId.unzoom.fire("click");
+out.unzoomEntryWidth = w(entry);
+out.unzoomOtherShown = find("weft::internal::Worker::steal").style.display === "";
+answer = "::skynet$";
+byId.search.fire("click");
+out.matched = byId.matched.textContent;
+out.highlighted = gs.filter(g => g.firstElementChild.nextElementSibling.attrs.fill ===
+                                 "rgb(230,0,230)").map(g => g.dataset.name);
+console.log(JSON.stringify(out));
+"""
+if node and root is not None:
+    frames_json = []
+    for g in root.iter(ns + "g"):
+        rect = g.find(ns + "rect")
+        frames_json.append({"data": {k[5:]: v for k, v in g.attrib.items() if k.startswith("data-")},
+                            "rect": dict(rect.attrib)})
+    js = re.search(r"<!\[CDATA\[(.*)\]\]>", svg, re.S).group(1)
+    with tempfile.NamedTemporaryFile("w", suffix=".js") as f:
+        f.write(FAKE_DOM)
+        f.flush()
+        r = subprocess.run([node, f.name, json.dumps(frames_json), js], capture_output=True,
+                           text=True)
+    check(r.returncode == 0, "the script runs on a stand-in DOM: " + r.stderr)
+    if r.returncode == 0:
+        got = json.loads(r.stdout)
+        span = flamegraph.WIDTH - 2 * flamegraph.PAD
+        check(got["hover"] == "weft_fiber_entry (2,002,002 ns, 66.67%)",
+              "hover shows the frame and its share: %r" % got["hover"])
+        check(abs(got["zoomEntryWidth"] - span) < 0.01, "a clicked frame fills the width")
+        check(got["zoomAncestorDim"] and abs(got["zoomAncestorWidth"] - span) < 0.01,
+              "its ancestors stay, dimmed, full width")
+        check(got["zoomOtherHidden"], "frames outside it are hidden")
+        check(abs(got["unzoomEntryWidth"] - span * 2 / 3) < 0.01 and got["unzoomOtherShown"],
+              "Reset zoom restores the graph")
+        check(got["matched"] == "Matched: 66.67%", "search reports the matched share: %r"
+              % got["matched"])
+        check(sorted(got["highlighted"]) == ["(anonymous namespace)::skynet"] * 2,
+              "search highlights exactly the matching frames: %r" % got["highlighted"])
+else:
+    print("note: node not found, the script's behaviour is not exercised")
 
 if failures:
     print("%d check(s) failed" % len(failures))
