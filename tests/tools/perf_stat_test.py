@@ -47,6 +47,17 @@ check(r.returncode == 7, "the command's exit status is passed through (got %d)" 
 r = subprocess.run([tool], capture_output=True, text=True)
 check(r.returncode == 2, "no command: usage, exit 2")
 
+# Without perf on PATH, both perf scripts say what to install, exit 3.
+with tempfile.TemporaryDirectory() as tmp:
+    os.symlink(sys.executable, os.path.join(tmp, "python3"))
+    for script in ("perf-stat", "perf-record"):
+        r = subprocess.run([os.path.join(tools, script), "--", "/bin/true"], capture_output=True,
+                           text=True, env=dict(os.environ, PATH=tmp))
+        check(r.returncode == 3 and "not installed" in r.stderr and "linux-perf" in r.stderr
+              and "perf_event_paranoid" in r.stderr,
+              "%s without perf: exit 3 and how to fix it (got %d: %s)"
+              % (script, r.returncode, r.stderr.strip()))
+
 if failures:
     print("%d check(s) failed" % len(failures))
     sys.exit(1)
