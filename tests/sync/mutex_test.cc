@@ -106,7 +106,8 @@ TEST_P(MutexTest, TimedOutWaitersLeaveTheMutexConsistent) {
     int64_t taken = 0;
     std::vector<Fiber<void>> fs;
     for (int f = 0; f < 6; ++f) {
-      fs.push_back(spawn([&, f] {
+      // The analysis cannot follow a lock taken one of two ways.
+      fs.push_back(spawn([&, f]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
         for (int r = 0; r < rounds; ++r) {
           // Some wait forever, some briefly (and often give up).
           bool got = (f % 2 == 0) ? (mu.lock(), true) : mu.try_lock_for(absl::Microseconds(50));
@@ -122,8 +123,9 @@ TEST_P(MutexTest, TimedOutWaitersLeaveTheMutexConsistent) {
     for (auto& f : fs) f.join();
     EXPECT_EQ(overlaps, 0);
     EXPECT_GE(taken, 3 * rounds);  // the waiters without a deadline got every turn
-    EXPECT_TRUE(mu.try_lock());
-    mu.unlock();
+    bool free_at_end = mu.try_lock();
+    if (free_at_end) mu.unlock();
+    EXPECT_TRUE(free_at_end);
   });
 }
 
