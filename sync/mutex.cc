@@ -43,19 +43,57 @@ void Mutex::lock_impl(bool interruptible) {
     // wait short (it throws once the lock is held again), so hold them off.
     std::optional<internal::DeferTimeouts> defer;
     if (!interruptible) defer.emplace(self);
-    if (lock_slow(self, interruptible)) return;  // handed over: owner_ is set
+    if (lock_slow(self, interruptible, INT64_MAX) == Slow::kHandedOver) return;  // owner_ set
   }
   // Relaxed: only read by the holder itself in unlock().
   owner_.store(self, std::memory_order_relaxed);
 }
 
+bool Mutex::try_lock_for(absl::Duration timeout) {
+  return lock_until_ns(internal::deadline_after(timeout));
+}
+
+bool Mutex::try_lock_until(absl::Time deadline) {
+  return lock_until_ns(internal::deadline_at(deadline));
+}
+
+bool Mutex::lock_until_ns(int64_t deadline_ns) {
+  internal::FiberControl* self = internal::require_fiber("weft::Mutex::try_lock_for");
+  uint32_t expected = kFree;
+  // Acquire: pairs with the release in unlock(), as in lock(). No spinning:
+  // a caller with a deadline is ready to wait, and parks at once.
+  if (state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+    owner_.store(self, std::memory_order_relaxed);
+    return true;
+  }
+  switch (lock_slow(self, /*interruptible=*/true, deadline_ns)) {
+    case Slow::kHandedOver:
+      return true;  // owner_ is set
+    case Slow::kTook:
+      owner_.store(self, std::memory_order_relaxed);
+      return true;
+    case Slow::kTimedOut:
+      break;
+  }
+  return false;
+}
+
 // The waiting part of lock(). Runs with waiters_' lock held between its
 // checks and its parks. Under that lock kHandOff is stable: only a waiter
 // holding it sets the value and only the holder, under it too, clears it,
-// so reading kHandOff here is never stale. Returns true if the mutex was
-// handed over (the caller owns it; owner_ already set), false if this
-// fiber took it itself.
-bool Mutex::lock_slow(internal::FiberControl* self, bool interruptible) {
+// so reading kHandOff here is never stale. Returns kHandedOver if the mutex
+// was handed over (the caller owns it; owner_ already set), kTook if this
+// fiber took it itself, kTimedOut if the deadline passed first.
+//
+// Giving up at a deadline leaves the state word as it is (kContended, or
+// kHandOff if we were starving): a timed-out waiter was never notified (a
+// notify and a timeout are decided under the queue's lock, and a notify
+// that finds its waiter gone goes to the next one), so it holds no woken_
+// or hand-over duty to pass on; the holder's next unlock() finds nobody or
+// the next waiter, and either way frees the mutex or hands it on.
+Mutex::Slow Mutex::lock_slow(internal::FiberControl* self, bool interruptible,
+                             int64_t deadline_ns) {
   int64_t parked_since = 0;  // when this fiber first parked; 0: not yet
   bool starving = false;
   waiters_.lock();
@@ -70,7 +108,7 @@ bool Mutex::lock_slow(internal::FiberControl* self, bool interruptible) {
       break;  // taken; with kHandOff set, our unlock() hands it over
     }
     if (parked_since == 0) parked_since = internal::monotonic_now_ns();
-    WaitQueue::Result r = waiters_.wait();
+    WaitQueue::Result r = waiters_.wait(deadline_ns);
     if (r == WaitQueue::Result::kNotified) {
       // Woken by unlock(): retrying now, so unlocks may wake others again.
       // Relaxed: published by the exchange's release.
@@ -88,7 +126,7 @@ bool Mutex::lock_slow(internal::FiberControl* self, bool interruptible) {
           state_.store(kContended, std::memory_order_relaxed);
         }
         waiters_.unlock();
-        return true;
+        return Slow::kHandedOver;
       }
       // Woken, yet the mutex was taken again before we got to run: after
       // waiting this long, ask for hand-overs.
@@ -100,10 +138,13 @@ bool Mutex::lock_slow(internal::FiberControl* self, bool interruptible) {
       // let the holder run and try again.
       internal::yield_current();
       waiters_.lock();
+    } else if (r == WaitQueue::Result::kTimeout && internal::monotonic_now_ns() >= deadline_ns) {
+      waiters_.unlock();
+      return Slow::kTimedOut;
     }
   }
   waiters_.unlock();
-  return false;
+  return Slow::kTook;
 }
 
 bool Mutex::try_lock() {

@@ -12,12 +12,15 @@
 // is never starved: once one has waited over 1 ms after being woken, the
 // mutex passes from holder to waiter in FIFO order until the queue drains
 // (as Go's sync.Mutex does).
+//
+// Timed: `try_lock_for(absl::Duration)` / `try_lock_until(absl::Time)`.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
 #include "weft/sync/wait_queue.h"
 
 namespace weft {
@@ -42,6 +45,15 @@ class ABSL_LOCKABLE Mutex {
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION();
   // Acquires the mutex if it is free; never blocks. Fiber-only.
   bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
+  // As lock(), giving up after `timeout` / at `deadline`: true if the mutex
+  // is now held. Blocks the fiber (never the thread) until then; a timeout
+  // already passed makes one attempt, like try_lock(). With std::unique_lock:
+  //   std::unique_lock<weft::Mutex> g(mu, std::defer_lock);
+  //   if (!mu.try_lock_for(absl::Milliseconds(5))) return Busy();
+  // (std::unique_lock's own try_lock_for takes a std::chrono duration, so
+  // call the mutex's.) Fiber-only; FiberExit and TimeoutError as lock().
+  bool try_lock_for(absl::Duration timeout) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
+  bool try_lock_until(absl::Time deadline) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
   // Releases the mutex and wakes one waiter. Throws UsageError if the
   // calling fiber does not hold it. Blocks nothing.
   void unlock() ABSL_UNLOCK_FUNCTION();
@@ -52,8 +64,14 @@ class ABSL_LOCKABLE Mutex {
   // abandons the wait (CondVar must hand the mutex back even to a fiber
   // being killed or timed out).
   void lock_impl(bool interruptible) ABSL_EXCLUSIVE_LOCK_FUNCTION();
+  // try_lock_for/until, on a monotonic deadline.
+  bool lock_until_ns(int64_t deadline_ns) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
 
-  bool lock_slow(internal::FiberControl* self, bool interruptible);
+  // How lock_slow ended.
+  enum class Slow { kTook, kHandedOver, kTimedOut };
+  // The waiting part of lock(); kTimedOut only once `deadline_ns`
+  // (monotonic; INT64_MAX: none) has passed.
+  Slow lock_slow(internal::FiberControl* self, bool interruptible, int64_t deadline_ns);
 
   // The state word. kFree, kLocked and kContended are Drepper's mutex 2
   // ("Futexes Are Tricky": 0, 1, 2); fast paths are one CAS each way.

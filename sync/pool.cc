@@ -134,6 +134,10 @@ bool Pool::join_for(absl::Duration timeout) {
   return state_->wait_idle(internal::deadline_after(timeout));
 }
 
+bool Pool::join_until(absl::Time deadline) {
+  return state_->wait_idle(internal::deadline_at(deadline));
+}
+
 int Pool::free_count() const {
   int64_t n = state_->available();
   return static_cast<int>(n < 0 ? 0 : (n > size_ ? size_ : n));

@@ -74,8 +74,10 @@ class Pool {
   // Blocks the calling fiber, or a plain thread. FiberExit / TimeoutError
   // as for any wait.
   void join();
-  // As join(), giving up after `timeout`; true if they all ended.
+  // As join(), giving up after `timeout` / at `deadline`; true if they all
+  // ended.
   bool join_for(absl::Duration timeout);
+  bool join_until(absl::Time deadline);
 
   // The number of slots (n).
   int size() const { return size_; }

@@ -45,9 +45,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "weft/core/internal/clock.h"
 #include "weft/core/private/poller.h"
 
 namespace weft::internal {
@@ -79,9 +81,36 @@ int64_t monotonic_ns() {
 
 }  // namespace
 
+// Every IdleWorkers alive, for wake_all_everywhere (the manual clock, a
+// test hook). Its lock is taken before an IdleWorkers' mu_, never after.
+struct IdleWorkersRegistry {
+  std::mutex mu;
+  std::vector<IdleWorkers*> all;
+
+  static IdleWorkersRegistry& get() {
+    static auto* registry = new IdleWorkersRegistry;  // leaked: no exit-time order
+    return *registry;
+  }
+};
+
 IdleWorkers::IdleWorkers(int workers, Poller* poller)
     : workers_(workers), poller_(poller), slots_(new Slot[workers]) {
   sleepers_.reserve(workers);
+  IdleWorkersRegistry& r = IdleWorkersRegistry::get();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.all.push_back(this);
+}
+
+IdleWorkers::~IdleWorkers() {
+  IdleWorkersRegistry& r = IdleWorkersRegistry::get();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.all.erase(std::find(r.all.begin(), r.all.end(), this));
+}
+
+void IdleWorkers::wake_all_everywhere() {
+  IdleWorkersRegistry& r = IdleWorkersRegistry::get();
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (IdleWorkers* idle : r.all) idle->wake_all();
 }
 
 bool IdleWorkers::begin_search() {
@@ -179,6 +208,11 @@ void IdleWorkers::cancel_sleep(int w) {
 }
 
 void IdleWorkers::sleep(int w, int64_t deadline_ns) {
+  // Under a manual clock (a test) the deadline is in its time, not the
+  // kernel's: sleep until woken; ManualClock::advance wakes us (after
+  // storing the new time, through mu_, which our re-check came after or our
+  // registration comes before).
+  if (__builtin_expect(manual_clock_installed(), 0)) deadline_ns = -1;
   if (poller_ != nullptr && poller_->in_use() && poller_->try_acquire()) {
     bool sleep;
     {

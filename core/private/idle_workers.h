@@ -21,6 +21,9 @@ class IdleWorkers {
   // `poller` (may be null) is where one sleeping worker at a time blocks
   // instead of its futex, so I/O readiness also ends its sleep.
   IdleWorkers(int workers, Poller* poller);
+  ~IdleWorkers();
+  IdleWorkers(const IdleWorkers&) = delete;
+  IdleWorkers& operator=(const IdleWorkers&) = delete;
 
   // A worker wants to steal. False if enough workers already search (at most
   // half of the awake ones, as in Go), in which case it should go to sleep.
@@ -43,6 +46,9 @@ class IdleWorkers {
   void notify_global();
   void wake_all();
   void wake_one();
+  // wake_all() on every IdleWorkers of the process: the manual clock
+  // (clock.h) moved, and sleeping workers must re-check their timers.
+  static void wake_all_everywhere();
 
   // Sleeping, in three steps: announce, re-check every queue, then sleep.
   void prepare_sleep(int w);

@@ -14,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weft/tests/testing/manual_clock.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
 
@@ -77,36 +78,53 @@ class ThisFiberTest : public test::RuntimeTest {};
 
 TEST_P(ThisFiberTest, SleepersFinishInDeadlineOrderAndInParallel) {
   // gevent's classic: sleeps of 300, 200 and 0 ms end in order 0, 200, 300,
-  // and take ~300 ms together, not 500.
+  // and take 300 ms together, not 500. On the manual clock: each ends when
+  // the clock passes its deadline, and 300 ms of it end them all.
+  test::ManualClock clock;
   std::vector<int> order;
   std::mutex mu;
-  auto start = std::chrono::steady_clock::now();
   Run([&] {
+    std::vector<std::atomic<internal::FiberControl*>> selves(3);
     std::vector<Fiber<void>> fs;
-    for (int ms : {300, 200, 0}) {
-      fs.push_back(spawn([&, ms] {
-        sleep_for(absl::Milliseconds(ms));
+    const int durations[] = {300, 200, 0};
+    for (int i = 0; i < 3; ++i) {
+      fs.push_back(spawn([&, i] {
+        selves[i] = test::ThisFiber();
+        sleep_for(absl::Milliseconds(durations[i]));
         std::lock_guard<std::mutex> lock(mu);
-        order.push_back(ms);
+        order.push_back(durations[i]);
       }));
     }
-    join_all(fs);
+    fs[2].join();  // sleep_for(0) only yields
+    test::UntilParked(selves[0]);
+    test::UntilParked(selves[1]);
+    clock.advance(absl::Milliseconds(200));
+    fs[1].join();
+    clock.advance(absl::Milliseconds(99));
+    for (int i = 0; i < 100; ++i) yield();
+    EXPECT_FALSE(fs[0].ready()) << "woke 1 ms before its deadline";
+    clock.advance(absl::Milliseconds(1));
+    fs[0].join();
   });
-  int64_t elapsed = MillisSince(start);
   EXPECT_EQ(order, (std::vector<int>{0, 200, 300}));
-  EXPECT_GE(elapsed, 300);
-  EXPECT_LT(elapsed, 480);
 }
 
 TEST_P(ThisFiberTest, ParallelSleepsOverlap) {
-  auto start = std::chrono::steady_clock::now();
-  Run([] {
-    auto a = spawn([] { sleep_for(absl::Milliseconds(200)); });
-    auto b = spawn([] { sleep_for(absl::Milliseconds(200)); });
-    auto c = spawn([] { sleep_for(absl::Milliseconds(200)); });
-    join_all({a, b, c});
+  // Three sleeps of 200 ms end together once 200 ms of (manual) clock passed.
+  test::ManualClock clock;
+  Run([&] {
+    std::vector<std::atomic<internal::FiberControl*>> selves(3);
+    std::vector<Fiber<void>> fs;
+    for (int i = 0; i < 3; ++i) {
+      fs.push_back(spawn([&, i] {
+        selves[i] = test::ThisFiber();
+        sleep_for(absl::Milliseconds(200));
+      }));
+    }
+    for (auto& s : selves) test::UntilParked(s);
+    clock.advance(absl::Milliseconds(200));
+    join_all(fs);
   });
-  EXPECT_LT(MillisSince(start), 550);
 }
 
 TEST_P(ThisFiberTest, SleepForSleepsAtLeastTheDuration) {

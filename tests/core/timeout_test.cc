@@ -14,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weft/tests/testing/manual_clock.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
 
@@ -249,18 +250,32 @@ TEST_P(TimeoutTest, AWaitThatFinishesInTimeIsNotDisturbed) {
 }
 
 TEST_P(TimeoutTest, LeavingTheScopeDisarmsIt) {
-  Run([] {
-    {
-      Timeout t(absl::Milliseconds(20));
-      sleep_for(absl::Milliseconds(1));
-    }
-    sleep_for(absl::Milliseconds(60));  // past the old deadline: nothing happens
-    Timeout c(absl::Milliseconds(20));
-    c.cancel();
-    c.cancel();
-    EXPECT_FALSE(c.armed());
-    sleep_for(absl::Milliseconds(60));
-    EXPECT_FALSE(c.fired());
+  // On the manual clock: the fiber's three sleeps end when the main fiber
+  // advances it, past each Timeout's deadline.
+  test::ManualClock clock;
+  Run([&] {
+    std::atomic<internal::FiberControl*> self{nullptr};
+    auto f = spawn([&] {
+      self = test::ThisFiber();
+      {
+        Timeout t(absl::Milliseconds(20));
+        sleep_for(absl::Milliseconds(1));
+      }
+      sleep_for(absl::Milliseconds(60));  // past the old deadline: nothing happens
+      Timeout c(absl::Milliseconds(20));
+      c.cancel();
+      c.cancel();
+      EXPECT_FALSE(c.armed());
+      sleep_for(absl::Milliseconds(60));
+      EXPECT_FALSE(c.fired());
+    });
+    uint64_t e = test::UntilParked(self);
+    clock.advance(absl::Milliseconds(1));
+    e = test::UntilParked(self, e);
+    clock.advance(absl::Milliseconds(60));
+    test::UntilParked(self, e);
+    clock.advance(absl::Milliseconds(60));
+    f.join();
   });
 }
 

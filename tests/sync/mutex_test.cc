@@ -61,6 +61,87 @@ TEST_P(MutexTest, WorksWithUniqueLockAndTryLock) {
   });
 }
 
+TEST_P(MutexTest, TryLockForGivesUpAtItsDeadline) {
+  Run([&] {
+    Mutex mu;
+    std::unique_lock<Mutex> held(mu);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(spawn([&] { return mu.try_lock_for(absl::Milliseconds(20)); }).get());
+    EXPECT_GE(test::MillisSince(start), 19);
+    EXPECT_FALSE(spawn([&] { return mu.try_lock_until(absl::Now() + absl::Milliseconds(5)); }).get());
+    // A timeout already passed is one attempt, like try_lock.
+    EXPECT_FALSE(spawn([&] { return mu.try_lock_for(absl::ZeroDuration()); }).get());
+    held.unlock();
+    EXPECT_TRUE(spawn([&] {
+                  bool got = mu.try_lock_for(absl::ZeroDuration());
+                  if (got) mu.unlock();
+                  return got;
+                }).get());
+  });
+}
+
+TEST_P(MutexTest, TryLockForGetsTheMutexWhenReleasedInTime) {
+  Run([&] {
+    Mutex mu;
+    mu.lock();
+    auto waiter = spawn([&] {
+      bool got = mu.try_lock_for(absl::Seconds(30));
+      if (got) mu.unlock();
+      return got;
+    });
+    sleep_for(absl::Milliseconds(2));
+    mu.unlock();
+    EXPECT_TRUE(waiter.get());
+  });
+}
+
+// Waiters that give up leave the mutex working: those that stay get it,
+// each holder's critical section stays exclusive, and it ends free.
+TEST_P(MutexTest, TimedOutWaitersLeaveTheMutexConsistent) {
+  const int rounds = static_cast<int>(test::Scaled(200));
+  Run([&] {
+    Mutex mu;
+    int inside = 0;
+    int overlaps = 0;
+    int64_t taken = 0;
+    std::vector<Fiber<void>> fs;
+    for (int f = 0; f < 6; ++f) {
+      // The analysis cannot follow a lock taken one of two ways.
+      fs.push_back(spawn([&, f]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        for (int r = 0; r < rounds; ++r) {
+          // Some wait forever, some briefly (and often give up).
+          bool got = (f % 2 == 0) ? (mu.lock(), true) : mu.try_lock_for(absl::Microseconds(50));
+          if (!got) continue;
+          overlaps += inside++ != 0;
+          ++taken;
+          if (r % 8 == 0) sleep_for(absl::Microseconds(100));  // hold across a park
+          --inside;
+          mu.unlock();
+        }
+      }));
+    }
+    for (auto& f : fs) f.join();
+    EXPECT_EQ(overlaps, 0);
+    EXPECT_GE(taken, 3 * rounds);  // the waiters without a deadline got every turn
+    bool free_at_end = mu.try_lock();
+    if (free_at_end) mu.unlock();
+    EXPECT_TRUE(free_at_end);
+  });
+}
+
+TEST_P(MutexTest, TryLockForIsInterruptedByKill) {
+  Run([&] {
+    Mutex mu;
+    mu.lock();
+    auto waiter = spawn([&] { return mu.try_lock_for(absl::Seconds(30)); });
+    sleep_for(absl::Milliseconds(1));
+    waiter.kill();
+    waiter.join();
+    EXPECT_TRUE(waiter.killed());
+    mu.unlock();
+  });
+}
+
 TEST_P(MutexTest, UnlockByNonOwnerFiberThrowsUsageError) {
   // Unlocks where the analysis sees no lock (in EXPECT_*, by a non-owner) on purpose.
   Run([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {

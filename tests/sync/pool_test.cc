@@ -178,6 +178,33 @@ TEST_P(PoolTest, JoinForTimesOutThenSucceeds) {
   });
 }
 
+TEST_P(PoolTest, JoinUntilTimesOutThenSucceeds) {
+  Run([] {
+    Timeout guard(kHangGuard);
+    Pool pool(2);
+    Event go;
+    pool.spawn([&] { go.wait(); }).detach();
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(pool.join_until(absl::Now() + absl::Milliseconds(20)));
+    EXPECT_GE(test::MillisSince(start), 19);
+    EXPECT_FALSE(pool.join_until(absl::InfinitePast()));  // passed: only looks
+    go.set();
+    EXPECT_TRUE(pool.join_until(absl::InfiniteFuture()));
+    EXPECT_TRUE(pool.join_until(absl::InfinitePast()));  // idle: true at once
+  });
+}
+
+// From a plain thread, join_until blocks the thread until its deadline.
+TEST_P(PoolTest, JoinUntilFromAPlainThread) {
+  Runtime rt(options());
+  Pool pool(rt, 1);
+  Event go;
+  pool.spawn([&] { go.wait(); }).detach();
+  EXPECT_FALSE(pool.join_until(absl::Now() + absl::Milliseconds(10)));
+  go.set();
+  EXPECT_TRUE(pool.join_until(absl::Now() + absl::Seconds(30)));
+}
+
 TEST_P(PoolTest, AnExceptionReleasesTheSlot) {
   Run([] {
     Timeout guard(kHangGuard);
