@@ -21,7 +21,13 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kLong = absl::Seconds(30);
 
-class SignalTest : public test::RuntimeTest {};
+class SignalTest : public test::RuntimeTest {
+ protected:
+  // The signal hub's three fds (io/signal.cc) are opened once per process,
+  // at the first watch_signals, and kept until exit: open them before the
+  // fixture records the fds a test starts with, so they are not a leak.
+  static void SetUpTestSuite() { ASSERT_TRUE(watch_signals({SIGUSR1, SIGUSR2}).ok()); }
+};
 
 TEST_P(SignalTest, RaiseFromAFiber) {
   Run([] {
