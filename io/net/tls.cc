@@ -311,9 +311,13 @@ absl::StatusOr<std::size_t> TlsStream::read_some(std::span<char> buf, absl::Time
   if (s.reading.exchange(true, std::memory_order_acquire))
     return busy_error("read_some", "reading");
   absl::Cleanup done = [&s] { s.reading.store(false, std::memory_order_release); };
-  // The idle timeout counts from the start of the call (as in StreamSocket).
+  // The idle timeout counts from the start of the call (as in StreamSocket);
+  // no clock read without one.
   const absl::Time own = deadline;
-  deadline = std::min({deadline, s.deadline, absl::Now() + s.read_timeout});
+  deadline = std::min(deadline, s.deadline);
+  if (s.read_timeout != absl::InfiniteDuration()) {
+    deadline = std::min(deadline, absl::Now() + s.read_timeout);
+  }
   const bool from_default = deadline < own;
   for (;;) {
     std::size_t n = 0;
