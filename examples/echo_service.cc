@@ -4,6 +4,7 @@
 //
 //   echo_service --port=7000 --workers=2 --max-conns=10000 --idle-timeout=60s
 //   echo_service --port=0                        # any free port
+//   echo_service --port=7443 --tls-cert=cert.pem --tls-key=key.pem   # TLS
 //
 //   Listening on 127.0.0.1:7000
 //   ^C
@@ -14,8 +15,12 @@
 // tools/run_io_peers.sh does, for a like-for-like benchmark). On SIGTERM it
 // stops accepting, lets each connection finish the echo it is writing (an
 // idle one is closed gracefully, its client reads EOF), kills what is still
-// running after --grace, prints the counters and exits 0. Flags take dashes
-// or underscores (--max-conns, --max_conns).
+// running after --grace, prints the counters and exits 0. With --tls-cert
+// and --tls-key (PEM files) it serves TLS instead (Server::listen_tls): each
+// connection handshakes within --handshake-timeout, a failed handshake is
+// counted (tls_failed=, printed with the counters), and a connection ends
+// with close_notify. Flags take dashes or underscores (--max-conns,
+// --max_conns).
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -37,10 +42,16 @@ ABSL_FLAG(absl::Duration, grace, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long running connections may take to finish");
 ABSL_FLAG(bool, reuse_port, false, "one SO_REUSEPORT listener per worker");
 ABSL_FLAG(int, backlog, 1024, "listen() backlog");
+ABSL_FLAG(std::string, tls_cert, "", "serve TLS with this certificate chain (PEM file)");
+ABSL_FLAG(std::string, tls_key, "", "the private key of --tls-cert (PEM file)");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "with TLS, close a connection whose handshake takes longer");
 
 namespace {
 
-void echo(weft::net::TcpStream& conn) {
+// TcpStream or TlsStream.
+template <typename Stream>
+void echo(Stream& conn) {
   char buf[16 * 1024];
   for (;;) {
     absl::StatusOr<std::size_t> n = conn.read_some(buf);
@@ -81,18 +92,32 @@ int main(int argc, char** argv) {
   return weft::run({.workers = absl::GetFlag(FLAGS_workers)}, []() -> int {
     std::string host = absl::GetFlag(FLAGS_host);
     if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-    auto server =
-        weft::net::Server::listen(host + ":" + std::to_string(absl::GetFlag(FLAGS_port)), echo,
-                                  {.max_connections = absl::GetFlag(FLAGS_max_conns),
-                                   .reject_when_full = absl::GetFlag(FLAGS_reject_when_full),
-                                   .idle_timeout = absl::GetFlag(FLAGS_idle_timeout),
-                                   .reuse_port = absl::GetFlag(FLAGS_reuse_port),
-                                   .backlog = absl::GetFlag(FLAGS_backlog)});
+    const std::string address = host + ":" + std::to_string(absl::GetFlag(FLAGS_port));
+    const weft::net::Server::Options options = {
+        .max_connections = absl::GetFlag(FLAGS_max_conns),
+        .reject_when_full = absl::GetFlag(FLAGS_reject_when_full),
+        .idle_timeout = absl::GetFlag(FLAGS_idle_timeout),
+        .reuse_port = absl::GetFlag(FLAGS_reuse_port),
+        .backlog = absl::GetFlag(FLAGS_backlog),
+        .handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout)};
+    const std::string cert = absl::GetFlag(FLAGS_tls_cert), key = absl::GetFlag(FLAGS_tls_key);
+    const bool tls = !cert.empty() || !key.empty();
+    absl::StatusOr<weft::net::Server> server;
+    if (tls) {
+      absl::StatusOr<weft::net::TlsContext> ctx =
+          weft::net::TlsContext::server({.certificate = {.cert_file = cert, .key_file = key}});
+      server = ctx.ok() ? weft::net::Server::listen_tls(address, *ctx, echo<weft::net::TlsStream>,
+                                                        options)
+                        : ctx.status();
+    } else {
+      server = weft::net::Server::listen(address, echo<weft::net::TcpStream>, options);
+    }
     if (!server.ok()) {
       std::fprintf(stderr, "echo_service: %s\n", std::string(server.status().message()).c_str());
       return 1;
     }
-    std::printf("Listening on %s\n", server->address().to_string().c_str());
+    std::printf("Listening on %s%s\n", server->address().to_string().c_str(),
+                tls ? " (TLS)" : "");
     weft::spawn([&] {
       absl::StatusOr<int> sig = weft::wait_signal({SIGTERM, SIGINT});
       const absl::Duration grace = absl::GetFlag(FLAGS_grace);
@@ -103,10 +128,11 @@ int main(int argc, char** argv) {
     absl::Status served = server->serve();
     weft::net::Server::Stats s = server->stats();
     std::printf(
-        "accepted=%llu active=%llu rejected=%llu timed_out=%llu cut=%llu\n",
+        "accepted=%llu active=%llu rejected=%llu timed_out=%llu cut=%llu%s\n",
         static_cast<unsigned long long>(s.accepted), static_cast<unsigned long long>(s.active),
         static_cast<unsigned long long>(s.rejected), static_cast<unsigned long long>(s.timed_out),
-        static_cast<unsigned long long>(s.cut));
+        static_cast<unsigned long long>(s.cut),
+        tls ? (" tls_failed=" + std::to_string(s.tls_failed)).c_str() : "");
     if (!served.ok()) {
       std::fprintf(stderr, "echo_service: %s\n", std::string(served.message()).c_str());
       return 1;

@@ -3,6 +3,7 @@
 // BufferedReader.
 //
 //   http_hello --port=8080 --workers=2      # then: wrk -t1 -c100 -d10s http://127.0.0.1:8080/
+//   http_hello --port=8443 --tls-cert=cert.pem --tls-key=key.pem   # HTTPS
 //
 // Pipelined requests are answered in order, with one write per batch read.
 // A malformed or oversized request (no header end within 8 KiB, a bad
@@ -12,13 +13,18 @@
 // middle of one) drops the client. SIGTERM or SIGINT stops it gracefully:
 // no new connections, each connection finishes the answers it owes, idle
 // ones close, and after --grace the rest are cut; it prints the counters
-// and exits 0.
+// and exits 0. With --tls-cert and --tls-key (PEM files) it serves HTTPS
+// (Server::listen_tls, ALPN "http/1.1"): the same, plus a handshake within
+// --handshake-timeout, failed handshakes counted (tls_failed=), and
+// close_notify before each close. Flags take dashes or underscores
+// (--tls-cert, --tls_cert).
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -36,6 +42,10 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(30),
           "drop a connection whose read waits this long for a byte");
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long connections may take to finish");
+ABSL_FLAG(std::string, tls_cert, "", "serve HTTPS with this certificate chain (PEM file)");
+ABSL_FLAG(std::string, tls_key, "", "the private key of --tls-cert (PEM file)");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "with TLS, close a connection whose handshake takes longer");
 
 namespace {
 
@@ -114,11 +124,20 @@ bool parse_head(std::string_view whole, Request* req) {
   return true;
 }
 
+// --idle_timeout, read once in main: each write may take that long too (a
+// client that never reads is dropped).
+absl::Duration g_write_timeout = absl::InfiniteDuration();
+
+// Ends our side: FIN (TCP) or close_notify then FIN (TLS).
+void end_writes(weft::net::TcpStream& conn) { conn.shutdown_write().IgnoreError(); }
+void end_writes(weft::net::TlsStream& conn) { conn.shutdown().IgnoreError(); }
+
 // Lingering close: the peer may still be sending (an oversized request);
 // closing with unread input would reset the connection and could destroy
 // our answer in flight. Drain briefly until its EOF.
-void close_gently(weft::net::TcpStream& conn) {
-  conn.shutdown_write().IgnoreError();
+template <typename Stream>
+void close_gently(Stream& conn) {
+  end_writes(conn);
   absl::Time linger = absl::Now() + absl::Seconds(1);
   char buf[4096];
   for (std::size_t drained = 0; drained < (std::size_t{1} << 20);) {
@@ -128,8 +147,12 @@ void close_gently(weft::net::TcpStream& conn) {
   }
 }
 
-void serve(weft::net::TcpStream& conn) {
-  conn.set_write_timeout(conn.read_timeout());  // a client that never reads is dropped too
+// TcpStream or TlsStream.
+template <typename Stream>
+void serve(Stream& conn) {
+  auto write = [&conn](std::string_view data) {
+    return conn.write_all(data, absl::Now() + g_write_timeout);
+  };
   weft::net::BufferedReader in(conn, 2 * kMaxRequest);
   std::string out;
   for (;;) {
@@ -145,47 +168,80 @@ void serve(weft::net::TcpStream& conn) {
     }
     if (bad) {
       out.append(kBadRequest);
-      conn.write_all(out).IgnoreError();
+      write(out).IgnoreError();
       close_gently(conn);
       return;
     }
     out.append(req.keep_alive ? kHello : kHelloClose);
     if (!req.keep_alive) {
-      if (conn.write_all(out).ok()) close_gently(conn);
+      if (write(out).ok()) close_gently(conn);
       return;
     }
     // One write per batch: answer once no further request is already here.
     if (in.buffered().find("\r\n\r\n") == absl::string_view::npos) {
-      if (!conn.write_all(out).ok()) return;
+      if (!write(out).ok()) return;
       out.clear();
     }
   }
-  if (!out.empty()) conn.write_all(out).IgnoreError();
+  if (!out.empty()) write(out).IgnoreError();
+}
+
+// "--tls-cert=x" -> "--tls_cert=x": abseil's flags spell names with
+// underscores; the documented spelling has dashes (as in echo_service).
+std::vector<char*> underscore_flag_names(int argc, char** argv, std::vector<std::string>* store) {
+  store->assign(argv, argv + argc);
+  std::vector<char*> out;
+  for (std::string& a : *store) {
+    if (a.rfind("--", 0) == 0) {
+      for (std::size_t i = 2; i < a.size() && a[i] != '='; ++i) {
+        if (a[i] == '-') a[i] = '_';
+      }
+    }
+    out.push_back(a.data());
+  }
+  return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("HTTP/1.1 hello-world server on weft::net::Server");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> store;
+  std::vector<char*> args = underscore_flag_names(argc, argv, &store);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // Before any thread exists: from here on a SIGTERM waits for us.
   if (absl::Status s = weft::watch_signals({SIGTERM, SIGINT}); !s.ok()) {
     std::fprintf(stderr, "http_hello: %s\n", std::string(s.message()).c_str());
     return 1;
   }
+  g_write_timeout = absl::GetFlag(FLAGS_idle_timeout);
   weft::RuntimeOptions options{.workers = absl::GetFlag(FLAGS_workers)};
   return weft::run(options, []() -> int {
     std::string host = absl::GetFlag(FLAGS_host);
     if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-    auto server =
-        weft::net::Server::listen(host + ":" + std::to_string(absl::GetFlag(FLAGS_port)), serve,
-                                  {.idle_timeout = absl::GetFlag(FLAGS_idle_timeout)});
+    const std::string address = host + ":" + std::to_string(absl::GetFlag(FLAGS_port));
+    const weft::net::Server::Options server_options = {
+        .idle_timeout = absl::GetFlag(FLAGS_idle_timeout),
+        .handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout)};
+    const std::string cert = absl::GetFlag(FLAGS_tls_cert), key = absl::GetFlag(FLAGS_tls_key);
+    const bool tls = !cert.empty() || !key.empty();
+    absl::StatusOr<weft::net::Server> server;
+    if (tls) {
+      absl::StatusOr<weft::net::TlsContext> ctx = weft::net::TlsContext::server(
+          {.certificate = {.cert_file = cert, .key_file = key}, .alpn = {"http/1.1"}});
+      server = ctx.ok() ? weft::net::Server::listen_tls(address, *ctx,
+                                                        serve<weft::net::TlsStream>, server_options)
+                        : ctx.status();
+    } else {
+      server = weft::net::Server::listen(address, serve<weft::net::TcpStream>, server_options);
+    }
     if (!server.ok()) {
       std::fprintf(stderr, "http_hello: %s\n", std::string(server.status().message()).c_str());
       return 1;
     }
-    std::printf("Listening on http://%s/\n", server->address().to_string().c_str());
+    std::printf("Listening on %s://%s/\n", tls ? "https" : "http",
+                server->address().to_string().c_str());
     weft::spawn([&] {
       absl::StatusOr<int> sig = weft::wait_signal({SIGTERM, SIGINT});
       std::printf("stopping on signal %d\n", sig.ok() ? *sig : 0);
@@ -199,6 +255,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(s.rejected),
                 static_cast<unsigned long long>(s.timed_out),
                 static_cast<unsigned long long>(s.cut));
+    if (tls) std::printf("tls_failed=%llu\n", static_cast<unsigned long long>(s.tls_failed));
     if (!served.ok()) {
       std::fprintf(stderr, "http_hello: %s\n", std::string(served.message()).c_str());
       return 1;

@@ -83,6 +83,7 @@ absl::Status validate(const Server::Options& o) {
   if (o.listeners < 0) return bad("listeners must be >= 0 (0: one per worker)");
   if (o.idle_timeout <= absl::ZeroDuration()) return bad("idle_timeout must be > 0");
   if (o.connection_timeout <= absl::ZeroDuration()) return bad("connection_timeout must be > 0");
+  if (o.handshake_timeout <= absl::ZeroDuration()) return bad("handshake_timeout must be > 0");
   if (weft::internal::current_fiber_or_null() == nullptr) {
     return bad("listen must be called from a fiber of the runtime that will run the handlers");
   }
@@ -111,6 +112,7 @@ struct Server::State {
 
   // Relaxed counters: statistics, read with no ordering against anything.
   std::atomic<uint64_t> accepted{0}, active{0}, rejected{0}, timed_out{0}, cut{0};
+  std::atomic<uint64_t> tls_failed{0};
   std::atomic<int> acceptors_left{0};
   // Written and read under `mu` (as is every change of `active`; its
   // atomicity is for stats()): the handler that brings `active` to 0 during
@@ -124,7 +126,7 @@ struct Server::State {
   void start(Socket s);
   void finish(std::list<Conn>::iterator it);
   template <typename StreamT>
-  void configure(StreamT& stream, Conn& c);
+  void configure(StreamT& stream, Conn& c, absl::Time accepted_at);
   void release(Conn& c, bool timed_out);
   void poke();
 };
@@ -168,10 +170,10 @@ void Server::State::start(Socket s) {
 }
 
 template <typename StreamT>
-void Server::State::configure(StreamT& stream, Conn& c) {
+void Server::State::configure(StreamT& stream, Conn& c, absl::Time accepted_at) {
   stream.set_read_timeout(options.idle_timeout);
   if (options.connection_timeout != absl::InfiniteDuration()) {
-    stream.set_deadline(absl::Now() + options.connection_timeout);
+    stream.set_deadline(accepted_at + options.connection_timeout);
   }
   stream.set_drain_control(&c.drain);
 }
@@ -228,7 +230,7 @@ template <typename StreamT>
 Server::State::Runner make_runner(std::function<void(StreamT&)> handler) {
   return [handler = std::move(handler)](Server::State& st, Socket s, Conn& c) {
     StreamT stream(std::move(s));
-    st.configure(stream, c);
+    st.configure(stream, c, absl::Now());
     // Declared after the stream, so it runs before the stream closes (also
     // when the fiber unwinds from a kill).
     absl::Cleanup release = [&] { st.release(c, stream.timed_out()); };
@@ -241,6 +243,48 @@ Server::State::Runner make_runner(std::function<void(StreamT&)> handler) {
     c.handler_done.store(true, std::memory_order_relaxed);
     // Acquire: pairs with the release in stop().
     if (c.drain.draining.load(std::memory_order_acquire) && stream.is_open()) linger(stream.fd());
+  };
+}
+
+// The TLS runner: the handshake, then the handler as in make_runner, then
+// close_notify.
+Server::State::Runner make_tls_runner(TlsContext ctx, Server::TlsHandler handler) {
+  return [ctx = std::move(ctx), handler = std::move(handler)](Server::State& st, Socket s,
+                                                              Conn& c) {
+    const absl::Time accepted_at = absl::Now();
+    absl::Time handshake_end = accepted_at + st.options.handshake_timeout;
+    if (st.options.connection_timeout != absl::InfiniteDuration()) {
+      handshake_end = std::min(handshake_end, accepted_at + st.options.connection_timeout);
+    }
+    absl::StatusOr<TlsStream> tls =
+        TlsStream::server(TcpStream(std::move(s)), ctx, handshake_end);
+    if (!tls.ok()) {
+      // The socket is closed already (TlsStream::server closes it on error)
+      // while Conn::fd still names it. Harmless: poke() forgets an fd only
+      // while its reader is parked idle, which needs the drain control,
+      // attached only after a handshake; release() clears it now anyway.
+      st.tls_failed.fetch_add(1, std::memory_order_relaxed);
+      st.release(c, /*was_timed_out=*/false);
+      c.handler_done.store(true, std::memory_order_relaxed);
+      return;
+    }
+    TlsStream& stream = *tls;
+    st.configure(stream, c, accepted_at);
+    // Declared after the stream, so it runs before the stream closes.
+    absl::Cleanup release = [&] { st.release(c, stream.timed_out()); };
+    try {
+      handler(stream);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft::net::Server: a handler threw: %s\n", e.what());
+    }
+    c.handler_done.store(true, std::memory_order_relaxed);
+    if (!stream.is_open()) return;
+    // close_notify, so the client reads a clean end rather than a
+    // truncation (DataLoss); a peer gone already only makes it fail.
+    stream.shutdown().IgnoreError();
+    // Acquire: pairs with the release in stop(). linger's own SHUT_WR
+    // repeats the one shutdown() made, harmlessly.
+    if (c.drain.draining.load(std::memory_order_acquire)) linger(stream.fd());
   };
 }
 
@@ -257,12 +301,30 @@ absl::StatusOr<Server> Server::start(std::unique_ptr<State> st) {
 
 absl::StatusOr<Server> Server::listen(std::string_view host_port, TcpHandler handler,
                                       Options options) {
-  if (absl::Status v = validate(options); !v.ok()) return v;
-  absl::StatusOr<Address> a = Address::parse(host_port);
-  if (!a.ok()) return a.status();
   auto st = std::make_unique<State>();
   st->options = options;
   st->runner = make_runner<TcpStream>(std::move(handler));
+  return listen_tcp(host_port, std::move(st));
+}
+
+absl::StatusOr<Server> Server::listen_tls(std::string_view host_port, const TlsContext& tls,
+                                          TlsHandler handler, Options options) {
+  if (!tls.is_server()) {
+    return absl::InvalidArgumentError(
+        "weft::net::Server: listen_tls needs a server TlsContext (TlsContext::server)");
+  }
+  auto st = std::make_unique<State>();
+  st->options = options;
+  st->runner = make_tls_runner(tls, std::move(handler));
+  return listen_tcp(host_port, std::move(st));
+}
+
+absl::StatusOr<Server> Server::listen_tcp(std::string_view host_port,
+                                          std::unique_ptr<State> st) {
+  const Options& options = st->options;
+  if (absl::Status v = validate(options); !v.ok()) return v;
+  absl::StatusOr<Address> a = Address::parse(host_port);
+  if (!a.ok()) return a.status();
   int n = 1;
   if (options.reuse_port) {
     n = options.listeners > 0 ? options.listeners : weft::internal::current_worker_count();
@@ -387,6 +449,7 @@ Server::Stats Server::stats() const {
   s.rejected = state_->rejected.load(std::memory_order_relaxed);
   s.timed_out = state_->timed_out.load(std::memory_order_relaxed);
   s.cut = state_->cut.load(std::memory_order_relaxed);
+  s.tls_failed = state_->tls_failed.load(std::memory_order_relaxed);
   return s;
 }
 

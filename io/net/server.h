@@ -38,11 +38,35 @@
 // still running at the end of the grace is killed (weft::FiberExit: its
 // RAII runs, its stream closes) and counted as cut.
 //
-// TLS and other stream types: the handler is a function of the stream type
-// the server was made for (TcpStream from listen, UnixStream from
-// listen_unix); the accepting, limits and stopping are the same code
-// (see server.cc), which takes the accepted socket and hands it to a
-// per-server "connection runner", the seam where a TLS handshake goes.
+// TLS. listen_tls takes a server TlsContext (io/net/tls_context.h) and a
+// handler of TlsStream&:
+//
+//   auto ctx = weft::net::TlsContext::server(
+//       {.certificate = {.cert_file = "server.pem", .key_file = "server.key"}});
+//   auto server = weft::net::Server::listen_tls("0.0.0.0:7443", *ctx,
+//       [](weft::net::TlsStream& conn) { /* as above */ },
+//       {.idle_timeout = absl::Seconds(60), .handshake_timeout = absl::Seconds(5)});
+//
+// Each connection's handshake runs in the connection's own fiber (a slow
+// client delays no other), within Options::handshake_timeout of the accept
+// (and the connection_timeout, if sooner). A handshake that fails or times
+// out — a plain-text client, a stalled one, no common protocol — closes the
+// connection without calling the handler and is counted in
+// Stats::tls_failed. Limits, timeouts and stopping then work as for TCP:
+// a connection is idle at stop when it has written an answer (write_all)
+// since the last read that returned data and OpenSSL holds no part of a
+// record — the handshake's own writes and TLS 1.3 session tickets do not
+// count as an answer. When the handler returns, the server sends
+// close_notify (TlsStream::shutdown), so the client reads a clean end, not
+// a truncation. A connection still in its handshake when stop() is called
+// counts as running: it finishes (or fails) within the handshake timeout,
+// or is killed at the end of the grace.
+//
+// Other stream types: the handler is a function of the stream type the
+// server was made for (TcpStream from listen, UnixStream from listen_unix,
+// TlsStream from listen_tls); the accepting, limits and stopping are the
+// same code (see server.cc), which takes the accepted socket and hands it
+// to a per-server "connection runner", which for TLS does the handshake.
 #pragma once
 
 #include <atomic>
@@ -57,6 +81,8 @@
 #include "absl/time/time.h"
 #include "weft/io/net/address.h"
 #include "weft/io/net/tcp.h"
+#include "weft/io/net/tls.h"
+#include "weft/io/net/tls_context.h"
 #include "weft/io/net/unix.h"
 
 namespace weft::net {
@@ -82,23 +108,30 @@ class Server {
     int listeners = 0;
     // The kernel's queue of connections not yet accepted.
     int backlog = 1024;
+    // listen_tls only: the longest a TLS handshake may take, from the
+    // accept; past it the connection closes (Stats::tls_failed).
+    absl::Duration handshake_timeout = absl::Seconds(10);
   };
 
   // A snapshot of the counters. accepted: connections handed to a handler;
   // active: handlers running now; rejected: closed at once by
   // reject_when_full; timed_out: connections whose handler got a
   // DeadlineExceeded from idle_timeout or connection_timeout; cut: handlers
-  // killed at the end of stop()'s grace.
+  // killed at the end of stop()'s grace; tls_failed: connections of
+  // listen_tls whose handshake failed or timed out (their handler never ran;
+  // they are in `accepted` too).
   struct Stats {
     uint64_t accepted = 0;
     uint64_t active = 0;
     uint64_t rejected = 0;
     uint64_t timed_out = 0;
     uint64_t cut = 0;
+    uint64_t tls_failed = 0;
   };
 
   using TcpHandler = std::function<void(TcpStream&)>;
   using UnixHandler = std::function<void(UnixStream&)>;
+  using TlsHandler = std::function<void(TlsStream&)>;
 
   // Binds "host:port" (numeric, see Address::parse; port 0 picks a free
   // one) and starts accepting. Must be called from a fiber: the accepting
@@ -115,6 +148,15 @@ class Server {
                                             Options options);
   static absl::StatusOr<Server> listen_unix(std::string_view path, UnixHandler handler) {
     return listen_unix(path, std::move(handler), Options());
+  }
+  // TCP as listen, with TLS: every connection handshakes with `tls` (a
+  // server context; the server keeps its own handle on it) before its
+  // handler runs. InvalidArgument for a client context.
+  static absl::StatusOr<Server> listen_tls(std::string_view host_port, const TlsContext& tls,
+                                           TlsHandler handler, Options options);
+  static absl::StatusOr<Server> listen_tls(std::string_view host_port, const TlsContext& tls,
+                                           TlsHandler handler) {
+    return listen_tls(host_port, tls, std::move(handler), Options());
   }
 
   Server(Server&&) noexcept;
@@ -149,6 +191,9 @@ class Server {
 
  private:
   explicit Server(std::unique_ptr<State> s);
+  // listen and listen_tls: binds the listeners of `st` (options and runner
+  // set), then start().
+  static absl::StatusOr<Server> listen_tcp(std::string_view host_port, std::unique_ptr<State> st);
   // Spawns the accepting fibers of a State whose listeners are bound.
   static absl::StatusOr<Server> start(std::unique_ptr<State> st);
   std::unique_ptr<State> state_;

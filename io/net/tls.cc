@@ -82,6 +82,14 @@ struct TlsSession {
   std::string server_name;
   std::string peer_subject;
   std::string version;
+  // The defaults and the graceful-stop state, as in StreamSocket (see
+  // stream_socket.h for why each atomic is relaxed). Set by the owner
+  // between calls.
+  absl::Duration read_timeout = absl::InfiniteDuration();
+  absl::Time deadline = absl::InfiniteFuture();
+  std::atomic<bool> timed_out{false};
+  std::atomic<bool> answered{true};
+  DrainControl* drain = nullptr;
 };
 
 }  // namespace internal
@@ -303,13 +311,53 @@ absl::StatusOr<std::size_t> TlsStream::read_some(std::span<char> buf, absl::Time
   if (s.reading.exchange(true, std::memory_order_acquire))
     return busy_error("read_some", "reading");
   absl::Cleanup done = [&s] { s.reading.store(false, std::memory_order_release); };
+  // The idle timeout counts from the start of the call (as in StreamSocket);
+  // no clock read without one.
+  const absl::Time own = deadline;
+  deadline = std::min(deadline, s.deadline);
+  if (s.read_timeout != absl::InfiniteDuration()) {
+    deadline = std::min(deadline, absl::Now() + s.read_timeout);
+  }
+  const bool from_default = deadline < own;
   for (;;) {
     std::size_t n = 0;
-    Outcome o = call(s, [&](SSL* ssl) { return SSL_read_ex(ssl, buf.data(), buf.size(), &n); });
-    if (o.ok) return n;
+    bool pending = false;
+    Outcome o = call(s, [&](SSL* ssl) {
+      int r = SSL_read_ex(ssl, buf.data(), buf.size(), &n);
+      // Part of a record already in OpenSSL: a message has begun.
+      if (r <= 0) pending = SSL_has_pending(ssl) == 1;
+      return r;
+    });
+    if (o.ok) {
+      s.answered.store(false, std::memory_order_relaxed);
+      return n;
+    }
     if (o.error == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify: a clean end
     if (!wants_io(o)) return failure(o, "read");
-    if (absl::Status w = wait_for(o, s.tcp.fd(), deadline, "read"); !w.ok()) return w;
+    const bool idle = s.drain != nullptr && o.error == SSL_ERROR_WANT_READ && !pending &&
+                      s.answered.load(std::memory_order_relaxed);
+    if (idle) {
+      // Acquire: pairs with the release in Server::stop.
+      if (s.drain->draining.load(std::memory_order_acquire)) return 0;
+      s.drain->idle_wait.store(true, std::memory_order_relaxed);
+    }
+    absl::Status w = wait_for(o, s.tcp.fd(), deadline, "read");
+    if (idle) s.drain->idle_wait.store(false, std::memory_order_relaxed);
+    if (w.ok()) continue;
+    // A stopping Server wakes idle readers by forgetting the fd (Cancelled);
+    // the next round sees `draining` or reads what came.
+    if (absl::IsCancelled(w) && s.drain != nullptr &&
+        s.drain->draining.load(std::memory_order_acquire)) {
+      continue;
+    }
+    if (absl::IsDeadlineExceeded(w) && from_default) {
+      s.timed_out.store(true, std::memory_order_relaxed);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "weft::net: TLS read: the stream's ", deadline == s.deadline ? "deadline" : "read timeout",
+          " (", absl::FormatDuration(s.read_timeout), " a call, deadline ",
+          absl::FormatTime(s.deadline), ") passed"));
+    }
+    return w;
   }
 }
 
@@ -341,6 +389,8 @@ absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
         "record): close the stream");
   }
   absl::Cleanup failed = [&s] { s.write_failed = true; };  // cancelled on success
+  const absl::Time own = deadline;
+  deadline = std::min(deadline, s.deadline);
   while (!data.empty()) {
     // A retry after WANT_WRITE passes the same slice again, as OpenSSL
     // requires (the same length; the address may move:
@@ -353,9 +403,24 @@ absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
       continue;
     }
     if (!wants_io(o)) return failure(o, "write");
-    if (absl::Status w = wait_for(o, s.tcp.fd(), deadline, "write"); !w.ok()) return w;
+    absl::Status w = wait_for(o, s.tcp.fd(), deadline, "write");
+    if (w.ok()) continue;
+    // Woken by a stopping Server poking this stream's reader: an answer
+    // being written is what a graceful stop waits for.
+    if (absl::IsCancelled(w) && s.drain != nullptr &&
+        s.drain->draining.load(std::memory_order_acquire)) {
+      continue;
+    }
+    if (absl::IsDeadlineExceeded(w) && deadline < own) {
+      s.timed_out.store(true, std::memory_order_relaxed);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "weft::net: TLS write: the stream's deadline (", absl::FormatTime(s.deadline),
+          ") passed"));
+    }
+    return w;
   }
   std::move(failed).Cancel();
+  s.answered.store(true, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
@@ -385,6 +450,22 @@ absl::Status TlsStream::shutdown(absl::Time deadline) {
 
 void TlsStream::close() {
   if (session_ != nullptr) session_->tcp.close();
+}
+
+void TlsStream::set_read_timeout(absl::Duration d) {
+  if (session_ != nullptr) session_->read_timeout = d;
+}
+void TlsStream::set_deadline(absl::Time t) {
+  if (session_ != nullptr) session_->deadline = t;
+}
+bool TlsStream::timed_out() const {
+  return session_ != nullptr && session_->timed_out.load(std::memory_order_relaxed);
+}
+void TlsStream::mark_unanswered() {
+  if (session_ != nullptr) session_->answered.store(false, std::memory_order_relaxed);
+}
+void TlsStream::set_drain_control(internal::DrainControl* d) {
+  if (session_ != nullptr) session_->drain = d;
 }
 
 bool TlsStream::is_open() const { return session_ != nullptr && session_->tcp.is_open(); }

@@ -125,6 +125,24 @@ class TlsStream {
   const std::string& protocol_version() const;
   absl::StatusOr<Address> peer_address() const;
 
+  // Default timeouts, as on StreamSocket (see stream_socket.h): each read
+  // waits at most read_timeout for its first byte, and no read or write
+  // goes past `deadline`; the earliest of these and a call's own deadline
+  // wins. timed_out() says one of the defaults ended a call. For the
+  // stream's owner, between calls; blocks nothing.
+  void set_read_timeout(absl::Duration d);
+  void set_deadline(absl::Time t);
+  bool timed_out() const;
+  // Says a message has begun though its first bytes sit in a buffer above
+  // the stream (BufferedReader calls it; see StreamSocket).
+  void mark_unanswered();
+  // For weft::net::Server: the connection's drain control. A read that
+  // would wait at a message boundary (a write_all since the last read that
+  // returned data, nothing buffered in OpenSSL) returns 0 once the server
+  // is stopping. Handshake and session-ticket writes are no write_all, so
+  // they never make a connection look idle. Not for other callers.
+  void set_drain_control(internal::DrainControl* d);
+
  private:
   explicit TlsStream(std::unique_ptr<internal::TlsSession> session);
   static absl::StatusOr<TlsStream> handshake(std::unique_ptr<internal::TlsSession> session,

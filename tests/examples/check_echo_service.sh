@@ -8,6 +8,7 @@
 # 2. --idle-timeout closes a silent client and is counted (timed_out=1);
 #    SIGINT stops it too. --max-conns with --reject-when-full closes the
 #    connection past the cap at once (rejected=1).
+# 3. The same graceful stop over TLS (see there).
 set -u
 bin=$1
 source "$(dirname "$0")/server_lib.sh"
@@ -107,5 +108,94 @@ server=
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT"
 grep -q '^stopping on signal 2 ' "$log" || fail "no 'stopping on signal 2' line"
 grep -q '^accepted=1 active=0 rejected=1 timed_out=1 cut=0$' "$log" || fail "wrong counters"
+grep "accepted=" "$log"
+
+# 3. TLS (--tls-cert/--tls-key, a throwaway certificate): echo round trips
+# from Python's ssl (verifying the certificate); a plain-text client is
+# dropped and counted (tls_failed=1); SIGTERM mid-load: every message gets
+# its whole echo, then each client reads close_notify (Python raises
+# SSLEOFError on a close without it), never a reset; connects are refused.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || fail "openssl req"
+start_server '^Listening on 127\.0\.0\.1:([0-9]+) \(TLS\)$' "$bin" --port=0 --workers=2 \
+  --grace=5s --tls-cert="$dir/cert.pem" --tls-key="$dir/key.pem"
+timeout 60 /usr/bin/python3 - "$port" "$server" "$dir/cert.pem" <<'PY' || fail "see above"
+import os, signal, socket, ssl, sys, threading, time
+
+port, pid, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+N = 20
+
+# Plain text to the TLS port: dropped (an alert, then EOF or a reset).
+with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+    plain.sendall(b"hello in plain text\n")
+    try:
+        while plain.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+
+lock = threading.Lock()
+stats = {"answers": 0, "eof": 0, "refused": 0}
+errors = []
+ready = threading.Barrier(N + 1)
+
+def client(i):
+    try:
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
+                            server_hostname="localhost")
+    except OSError as e:
+        with lock: errors.append("client %d: connect: %r" % (i, e))
+        ready.wait()
+        return
+    ready.wait()
+    r = 0
+    try:
+        while True:
+            msg = ("request %d %d " % (i, r)).encode().ljust(64, b".")
+            s.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            if not got:
+                with lock: stats["eof"] += 1
+                break
+            if got != msg:
+                with lock: errors.append("client %d: %r for %r" % (i, got, msg))
+                return
+            with lock: stats["answers"] += 1
+            r += 1
+    except OSError as e:  # SSLEOFError, ConnectionResetError, timeout
+        with lock: errors.append("client %d round %d: %r" % (i, r, e))
+        return
+    finally:
+        s.close()
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with lock: errors.append("client %d: a connect succeeded after the stop" % i)
+    except ConnectionRefusedError:
+        with lock: stats["refused"] += 1
+
+threads = [threading.Thread(target=client, args=(i,)) for i in range(N)]
+for t in threads: t.start()
+ready.wait()
+time.sleep(0.5)
+os.kill(pid, signal.SIGTERM)
+for t in threads: t.join()
+print("echo_service over TLS under SIGTERM: %d answers, %d clean ends, %d refused, %d errors"
+      % (stats["answers"], stats["eof"], stats["refused"], len(errors)))
+for e in errors[:10]: print("  " + e)
+if errors or stats["eof"] != N or stats["refused"] != N or stats["answers"] == 0:
+    raise SystemExit("FAIL: graceful stop over TLS")
+PY
+wait "$server"; rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM (TLS)"
+grep -q '^accepted=21 active=0 rejected=0 timed_out=0 cut=0 tls_failed=1$' "$log" ||
+  fail "wrong counters (TLS)"
 grep "accepted=" "$log"
 echo "PASS"

@@ -5,7 +5,8 @@
 # oversized and a chunked request; a 400 for a NUL or other control byte in
 # the request line or a header (a tab in a header value is fine); then
 # SIGTERM with a keep-alive connection open: the idle connection reads EOF,
-# the server prints its counters and exits 0.
+# the server prints its counters and exits 0. Then the same server with
+# --tls-cert/--tls-key over HTTPS (see there).
 set -u
 bin=$1
 source "$(dirname "$0")/server_lib.sh"
@@ -100,4 +101,87 @@ server=
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
 grep -q '^stopping on signal 15$' "$log" || fail "no 'stopping on signal 15' line"
 grep -Eq '^accepted=[0-9]+ active=0 rejected=0 timed_out=0 cut=0$' "$log" || fail "wrong counters"
+
+# HTTPS (--tls-cert/--tls-key, a throwaway certificate; Python's ssl,
+# verifying it): a GET with ALPN http/1.1, pipelined GETs, a 400 with
+# close_notify; a plain-text client dropped and counted (tls_failed=1);
+# SIGTERM with an idle keep-alive connection: it reads close_notify (Python
+# raises SSLEOFError on a close without it).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || fail "openssl req"
+start_server '^Listening on https://127\.0\.0\.1:([0-9]+)/$' "$bin" --port=0 --workers=2 \
+  --tls-cert="$dir/cert.pem" --tls-key="$dir/key.pem"
+timeout 20 /usr/bin/python3 - "$port" "$server" "$dir/cert.pem" <<'PY' || fail "see above"
+import os, signal, socket, ssl, sys
+
+port, pid, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+HELLO = b"HTTP/1.1 200 OK\r\n"
+get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+
+def check(cond, what):
+    if not cond:
+        raise SystemExit("FAIL: " + what)
+
+def connect():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                        server_hostname="localhost")
+    check(s.selected_alpn_protocol() == "http/1.1", "ALPN")
+    return s
+
+def read_answers(s, n):
+    data = b""
+    while data.count(b"hello world\n") < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+s = connect()
+s.sendall(get)
+r = read_answers(s, 1)
+check(r.startswith(HELLO) and r.endswith(b"\r\n\r\nhello world\n"), "HTTPS GET: %r" % r)
+s.sendall(get * 5)
+check(read_answers(s, 5).count(HELLO) == 5, "5 pipelined GETs over TLS")
+s.close()
+
+s = connect()
+s.sendall(b"GARBAGE\r\n\r\n")
+r = b""
+while True:
+    chunk = s.recv(65536)  # SSLEOFError without close_notify
+    if not chunk:
+        break
+    r += chunk
+check(r.startswith(b"HTTP/1.1 400 Bad Request\r\n"), "a 400 over TLS: %r" % r[:80])
+s.close()
+
+with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
+    plain.sendall(get)
+    junk = b""
+    try:
+        while True:
+            chunk = plain.recv(65536)
+            if not chunk:
+                break
+            junk += chunk
+    except ConnectionResetError:
+        pass
+    check(HELLO not in junk, "plain text must not be answered: %r" % junk)
+
+s = connect()
+s.sendall(get)
+read_answers(s, 1)
+os.kill(pid, signal.SIGTERM)
+check(s.recv(4096) == b"", "the idle keep-alive TLS connection must read close_notify")
+print("http_hello over TLS: all checks passed")
+PY
+wait "$server"; rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM (TLS)"
+grep -Eq '^accepted=4 active=0 rejected=0 timed_out=0 cut=0$' "$log" || fail "wrong counters (TLS)"
+grep -q '^tls_failed=1$' "$log" || fail "wrong tls_failed (TLS)"
 echo "PASS"
