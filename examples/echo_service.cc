@@ -29,6 +29,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "example_flags.h"
 #include "weft/weft.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -60,28 +61,12 @@ void echo(Stream& conn) {
   }
 }
 
-// "--max-conns=5" -> "--max_conns=5": abseil's flags spell names with
-// underscores; the documented spelling has dashes.
-std::vector<char*> underscore_flag_names(int argc, char** argv, std::vector<std::string>* store) {
-  store->assign(argv, argv + argc);
-  std::vector<char*> out;
-  for (std::string& a : *store) {
-    if (a.rfind("--", 0) == 0) {
-      for (std::size_t i = 2; i < a.size() && a[i] != '='; ++i) {
-        if (a[i] == '-') a[i] = '_';
-      }
-    }
-    out.push_back(a.data());
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("TCP echo service on weft::net::Server; SIGTERM stops it");
   std::vector<std::string> store;
-  std::vector<char*> args = underscore_flag_names(argc, argv, &store);
+  std::vector<char*> args = examples::underscore_flag_names(argc, argv, &store);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // Before any thread exists: from here on a SIGTERM waits for us.
@@ -90,9 +75,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   return weft::run({.workers = absl::GetFlag(FLAGS_workers)}, []() -> int {
-    std::string host = absl::GetFlag(FLAGS_host);
-    if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-    const std::string address = host + ":" + std::to_string(absl::GetFlag(FLAGS_port));
+    const std::string address =
+        examples::listen_address(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port));
     const weft::net::Server::Options options = {
         .max_connections = absl::GetFlag(FLAGS_max_conns),
         .reject_when_full = absl::GetFlag(FLAGS_reject_when_full),

@@ -33,6 +33,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
+#include "example_flags.h"
 #include "weft/weft.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -186,28 +187,12 @@ void serve(Stream& conn) {
   if (!out.empty()) write(out).IgnoreError();
 }
 
-// "--tls-cert=x" -> "--tls_cert=x": abseil's flags spell names with
-// underscores; the documented spelling has dashes (as in echo_service).
-std::vector<char*> underscore_flag_names(int argc, char** argv, std::vector<std::string>* store) {
-  store->assign(argv, argv + argc);
-  std::vector<char*> out;
-  for (std::string& a : *store) {
-    if (a.rfind("--", 0) == 0) {
-      for (std::size_t i = 2; i < a.size() && a[i] != '='; ++i) {
-        if (a[i] == '-') a[i] = '_';
-      }
-    }
-    out.push_back(a.data());
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("HTTP/1.1 hello-world server on weft::net::Server");
   std::vector<std::string> store;
-  std::vector<char*> args = underscore_flag_names(argc, argv, &store);
+  std::vector<char*> args = examples::underscore_flag_names(argc, argv, &store);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // Before any thread exists: from here on a SIGTERM waits for us.
@@ -218,9 +203,8 @@ int main(int argc, char** argv) {
   g_write_timeout = absl::GetFlag(FLAGS_idle_timeout);
   weft::RuntimeOptions options{.workers = absl::GetFlag(FLAGS_workers)};
   return weft::run(options, []() -> int {
-    std::string host = absl::GetFlag(FLAGS_host);
-    if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-    const std::string address = host + ":" + std::to_string(absl::GetFlag(FLAGS_port));
+    const std::string address =
+        examples::listen_address(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port));
     const weft::net::Server::Options server_options = {
         .idle_timeout = absl::GetFlag(FLAGS_idle_timeout),
         .handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout)};

@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "example_flags.h"
 #include "weft/weft.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -119,10 +120,8 @@ int main(int argc, char** argv) {
   }
   weft::RuntimeOptions options{.workers = absl::GetFlag(FLAGS_workers)};
   return weft::run(options, [&]() -> int {
-    std::string host = absl::GetFlag(FLAGS_host);
-    if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-    auto listener =
-        weft::net::TcpListener::bind(host + ":" + std::to_string(absl::GetFlag(FLAGS_port)));
+    auto listener = weft::net::TcpListener::bind(
+        examples::listen_address(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port)));
     if (!listener.ok()) {
       std::fprintf(stderr, "https_hello: %s\n", std::string(listener.status().message()).c_str());
       return 1;
