@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "example_flags.h"
+#include "hello_responses.h"
 #include "weft/weft.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -33,15 +34,10 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(30),
 
 namespace {
 
-constexpr std::size_t kMaxRequest = 8192;
-constexpr std::string_view kHello =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n";
-constexpr std::string_view kHelloClose =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: "
-    "close\r\n\r\nhello world\n";
-constexpr std::string_view kBadRequest =
-    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: "
-    "close\r\n\r\nbad request\n";
+using examples::kBadRequest;
+using examples::kHello;
+using examples::kHelloClose;
+using examples::kMaxRequest;
 
 // Answers the complete requests at the start of `in` into `out`; returns
 // the bytes used, and sets `close` when the connection must end after.
