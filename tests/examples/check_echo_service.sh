@@ -13,15 +13,19 @@ set -u
 bin=$1
 source "$(dirname "$0")/server_lib.sh"
 
-# The server's own pid (start_server's $server is timeout(1)'s, which
-# forwards signals; wait on it for the exit status).
-start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2 --grace=5s
+# stop_under_load N CA WHAT: N clients in request/response round trips of
+# 64-byte messages to $port; SIGTERM to $server mid-load. Every message must
+# get its whole echo or, once the server stops, a clean end before any byte
+# of it (with TLS: close_notify; Python raises SSLEOFError on a close
+# without it), never a reset; connects are refused afterwards. With CA (a
+# PEM file) the clients speak TLS and verify the server against it. WHAT
+# names the run in the summary line.
+stop_under_load() {
+  timeout 60 /usr/bin/python3 - "$port" "$server" "$@" <<'PY' || fail "see above"
+import os, signal, socket, ssl, sys, threading, time
 
-timeout 60 python3 - "$port" "$server" <<'PY' || fail "see above"
-import os, signal, socket, sys, threading, time
-
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-N = 100
+port, pid, N, ca, what = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca) if ca else None
 lock = threading.Lock()
 stats = {"answers": 0, "eof": 0, "refused": 0}
 errors = []
@@ -30,6 +34,8 @@ ready = threading.Barrier(N + 1)
 def client(i):
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        if ctx:
+            s = ctx.wrap_socket(s, server_hostname="localhost")
     except OSError as e:
         with lock: errors.append("client %d: connect: %r" % (i, e))
         ready.wait()
@@ -54,7 +60,7 @@ def client(i):
                 return
             with lock: stats["answers"] += 1
             r += 1
-    except OSError as e:  # ConnectionResetError, BrokenPipeError, timeout
+    except OSError as e:  # SSLEOFError, ConnectionResetError, BrokenPipeError, timeout
         with lock: errors.append("client %d round %d: %r" % (i, r, e))
         return
     finally:
@@ -71,12 +77,18 @@ ready.wait()
 time.sleep(0.5)
 os.kill(pid, signal.SIGTERM)
 for t in threads: t.join()
-print("echo_service under SIGTERM: %d answers, %d clean EOFs, %d refused, %d errors"
-      % (stats["answers"], stats["eof"], stats["refused"], len(errors)))
+print("%s: %d answers, %d clean ends, %d refused, %d errors"
+      % (what, stats["answers"], stats["eof"], stats["refused"], len(errors)))
 for e in errors[:10]: print("  " + e)
 if errors or stats["eof"] != N or stats["refused"] != N or stats["answers"] == 0:
-    raise SystemExit("FAIL: graceful stop")
+    raise SystemExit("FAIL: graceful stop (%s)" % what)
 PY
+}
+
+# The server's own pid (start_server's $server is timeout(1)'s, which
+# forwards signals; wait on it for the exit status).
+start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2 --grace=5s
+stop_under_load 100 "" "echo_service under SIGTERM"
 wait "$server"; rc=$?
 server=
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
@@ -120,78 +132,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || fail "openssl req"
 start_server '^Listening on 127\.0\.0\.1:([0-9]+) \(TLS\)$' "$bin" --port=0 --workers=2 \
   --grace=5s --tls-cert="$dir/cert.pem" --tls-key="$dir/key.pem"
-timeout 60 /usr/bin/python3 - "$port" "$server" "$dir/cert.pem" <<'PY' || fail "see above"
-import os, signal, socket, ssl, sys, threading, time
-
-port, pid, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=ca)
-N = 20
-
 # Plain text to the TLS port: dropped (an alert, then EOF or a reset).
-with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+timeout 20 python3 - "$port" <<'PY' || fail "see above"
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as plain:
     plain.sendall(b"hello in plain text\n")
     try:
         while plain.recv(4096):
             pass
     except ConnectionResetError:
         pass
-
-lock = threading.Lock()
-stats = {"answers": 0, "eof": 0, "refused": 0}
-errors = []
-ready = threading.Barrier(N + 1)
-
-def client(i):
-    try:
-        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
-                            server_hostname="localhost")
-    except OSError as e:
-        with lock: errors.append("client %d: connect: %r" % (i, e))
-        ready.wait()
-        return
-    ready.wait()
-    r = 0
-    try:
-        while True:
-            msg = ("request %d %d " % (i, r)).encode().ljust(64, b".")
-            s.sendall(msg)
-            got = b""
-            while len(got) < len(msg):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
-            if not got:
-                with lock: stats["eof"] += 1
-                break
-            if got != msg:
-                with lock: errors.append("client %d: %r for %r" % (i, got, msg))
-                return
-            with lock: stats["answers"] += 1
-            r += 1
-    except OSError as e:  # SSLEOFError, ConnectionResetError, timeout
-        with lock: errors.append("client %d round %d: %r" % (i, r, e))
-        return
-    finally:
-        s.close()
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
-        with lock: errors.append("client %d: a connect succeeded after the stop" % i)
-    except ConnectionRefusedError:
-        with lock: stats["refused"] += 1
-
-threads = [threading.Thread(target=client, args=(i,)) for i in range(N)]
-for t in threads: t.start()
-ready.wait()
-time.sleep(0.5)
-os.kill(pid, signal.SIGTERM)
-for t in threads: t.join()
-print("echo_service over TLS under SIGTERM: %d answers, %d clean ends, %d refused, %d errors"
-      % (stats["answers"], stats["eof"], stats["refused"], len(errors)))
-for e in errors[:10]: print("  " + e)
-if errors or stats["eof"] != N or stats["refused"] != N or stats["answers"] == 0:
-    raise SystemExit("FAIL: graceful stop over TLS")
 PY
+stop_under_load 20 "$dir/cert.pem" "echo_service over TLS under SIGTERM"
 wait "$server"; rc=$?
 server=
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM (TLS)"
