@@ -89,9 +89,7 @@ PY
 # forwards signals; wait on it for the exit status).
 start_server '^Listening on 127\.0\.0\.1:([0-9]+)$' "$bin" --port=0 --workers=2 --grace=5s
 stop_under_load 100 "" "echo_service under SIGTERM"
-wait "$server"; rc=$?
-server=
-[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+expect_clean_exit SIGTERM
 grep -q '^stopping on signal 15 (grace 5s)$' "$log" || fail "no 'stopping on signal 15' line"
 grep -q '^accepted=100 active=0 rejected=0 timed_out=0 cut=0$' "$log" || fail "wrong counters"
 
@@ -115,9 +113,7 @@ if not 0.1 < took < 5:
 time.sleep(0.1)
 os.kill(pid, signal.SIGINT)
 PY
-wait "$server"; rc=$?
-server=
-[ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT"
+expect_clean_exit SIGINT
 grep -q '^stopping on signal 2 ' "$log" || fail "no 'stopping on signal 2' line"
 grep -q '^accepted=1 active=0 rejected=1 timed_out=1 cut=0$' "$log" || fail "wrong counters"
 grep "accepted=" "$log"
@@ -127,26 +123,12 @@ grep "accepted=" "$log"
 # dropped and counted (tls_failed=1); SIGTERM mid-load: every message gets
 # its whole echo, then each client reads close_notify (Python raises
 # SSLEOFError on a close without it), never a reset; connects are refused.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || fail "openssl req"
+make_cert
 start_server '^Listening on 127\.0\.0\.1:([0-9]+) \(TLS\)$' "$bin" --port=0 --workers=2 \
   --grace=5s --tls-cert="$dir/cert.pem" --tls-key="$dir/key.pem"
-# Plain text to the TLS port: dropped (an alert, then EOF or a reset).
-timeout 20 python3 - "$port" <<'PY' || fail "see above"
-import socket, sys
-with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as plain:
-    plain.sendall(b"hello in plain text\n")
-    try:
-        while plain.recv(4096):
-            pass
-    except ConnectionResetError:
-        pass
-PY
+expect_plain_text_dropped
 stop_under_load 20 "$dir/cert.pem" "echo_service over TLS under SIGTERM"
-wait "$server"; rc=$?
-server=
-[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM (TLS)"
+expect_clean_exit "SIGTERM (TLS)"
 grep -q '^accepted=21 active=0 rejected=0 timed_out=0 cut=0 tls_failed=1$' "$log" ||
   fail "wrong counters (TLS)"
 grep "accepted=" "$log"
