@@ -4,8 +4,6 @@
 // are refused, fds return to the baseline), the connection cap (pausing and
 // rejecting), the idle timeout, the connection deadline, killing a stuck
 // handler at the end of the grace, and bad options.
-#include <dirent.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -15,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weft/io/net/server.h"
+#include "weft/tests/io/line_echo.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
 
@@ -23,69 +22,13 @@ namespace {
 
 using net::Server;
 using net::TcpStream;
+using test::EchoCounts;
+using test::LineEcho;
+using test::ReadLine;
 using test::Scaled;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kLong = absl::Seconds(30);
-
-// Open fds of this process.
-int CountFds() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1;  // the DIR's own fd
-}
-
-// Reads up to and including the next '\n' into *line, keeping what follows
-// in *buf. OK with an empty line on a clean EOF before any byte.
-absl::Status ReadLine(TcpStream& s, std::string* buf, std::string* line, absl::Time deadline) {
-  for (;;) {
-    if (std::size_t nl = buf->find('\n'); nl != std::string::npos) {
-      *line = buf->substr(0, nl + 1);
-      buf->erase(0, nl + 1);
-      return absl::OkStatus();
-    }
-    char tmp[4096];
-    absl::StatusOr<std::size_t> n = s.read_some(tmp, deadline);
-    if (!n.ok()) return n.status();
-    if (*n == 0) {
-      line->clear();
-      if (!buf->empty()) return absl::OutOfRangeError("EOF mid-line");
-      return absl::OkStatus();
-    }
-    buf->append(tmp, *n);
-  }
-}
-
-// A line-echo handler that counts the requests whose first byte it read
-// and the ones it answered.
-struct EchoCounts {
-  std::atomic<int64_t> started{0};
-  std::atomic<int64_t> answered{0};
-};
-
-Server::TcpHandler LineEcho(EchoCounts* counts) {
-  return [counts](TcpStream& conn) {
-    std::string buf;
-    for (;;) {
-      // Waiting for the next request: nothing of it read yet.
-      char tmp[4096];
-      while (buf.find('\n') == std::string::npos) {
-        absl::StatusOr<std::size_t> n = conn.read_some(tmp);
-        if (!n.ok() || *n == 0) return;
-        if (buf.empty()) counts->started.fetch_add(1);
-        buf.append(tmp, *n);
-      }
-      std::size_t nl = buf.find('\n');
-      std::string line = buf.substr(0, nl + 1);
-      buf.erase(0, nl + 1);
-      if (!conn.write_all(line).ok()) return;
-      counts->answered.fetch_add(1);
-      if (!buf.empty()) counts->started.fetch_add(1);  // a pipelined next request
-    }
-  };
-}
 
 class ServerTest : public test::RuntimeTest {};
 
@@ -128,7 +71,7 @@ TEST_P(ServerTest, EchoesAndCounts) {
 // to the baseline.
 TEST_P(ServerTest, GracefulStopUnderLoad) {
   Run([] {
-    const int baseline = CountFds();
+    const int baseline = test::CountOpenFds();
     const int kConns = static_cast<int>(Scaled(100, 4));
     EchoCounts counts;
     std::atomic<int64_t> client_answers{0}, clean_eofs{0}, errors{0}, refused{0};
@@ -199,7 +142,7 @@ TEST_P(ServerTest, GracefulStopUnderLoad) {
     EXPECT_EQ(client_answers.load(), counts.answered.load());
     EXPECT_EQ(clean_eofs.load(), kConns);
     EXPECT_EQ(refused.load(), kConns);
-    EXPECT_EQ(CountFds(), baseline);
+    EXPECT_EQ(test::CountOpenFds(), baseline);
   });
 }
 

@@ -5,8 +5,6 @@
 // under load (every request the server began to read is answered, every
 // client then reads close_notify, never a reset or a truncation; fds return
 // to the baseline).
-#include <dirent.h>
-
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -14,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "weft/io/net/server.h"
+#include "weft/tests/io/line_echo.h"
 #include "weft/tests/testing/runtime_fixture.h"
 #include "weft/tests/testing/tls_certs.h"
 #include "weft/weft.h"
@@ -24,6 +23,9 @@ namespace {
 using net::Server;
 using net::TlsContext;
 using net::TlsStream;
+using test::EchoCounts;
+using test::LineEcho;
+using test::ReadLine;
 using test::Scaled;
 
 constexpr absl::Duration kLong = absl::Seconds(30);
@@ -49,68 +51,10 @@ TlsContext ClientCtx() {
   return *std::move(ctx);
 }
 
-int CountFds() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-  closedir(d);
-  return n - 1;  // the DIR's own fd
-}
-
 absl::StatusOr<TlsStream> DialTls(const std::string& addr, const TlsContext& ctx) {
   absl::StatusOr<net::TcpStream> tcp = net::dial(addr);
   if (!tcp.ok()) return tcp.status();
   return TlsStream::client(std::move(*tcp), ctx, "localhost", absl::Now() + kLong);
-}
-
-// Reads up to and including the next '\n' into *line, keeping what follows
-// in *buf. OK with an empty line on a clean end (close_notify) before any
-// byte.
-absl::Status ReadLine(TlsStream& s, std::string* buf, std::string* line) {
-  for (;;) {
-    if (std::size_t nl = buf->find('\n'); nl != std::string::npos) {
-      *line = buf->substr(0, nl + 1);
-      buf->erase(0, nl + 1);
-      return absl::OkStatus();
-    }
-    char tmp[4096];
-    absl::StatusOr<std::size_t> n = s.read_some(tmp, absl::Now() + kLong);
-    if (!n.ok()) return n.status();
-    if (*n == 0) {
-      line->clear();
-      if (!buf->empty()) return absl::OutOfRangeError("EOF mid-line");
-      return absl::OkStatus();
-    }
-    buf->append(tmp, *n);
-  }
-}
-
-struct EchoCounts {
-  std::atomic<int64_t> started{0};
-  std::atomic<int64_t> answered{0};
-};
-
-// A line echo that counts the requests whose first byte it read and the
-// ones it answered.
-Server::TlsHandler LineEcho(EchoCounts* counts) {
-  return [counts](TlsStream& conn) {
-    std::string buf;
-    for (;;) {
-      char tmp[4096];
-      while (buf.find('\n') == std::string::npos) {
-        absl::StatusOr<std::size_t> n = conn.read_some(tmp);
-        if (!n.ok() || *n == 0) return;
-        if (buf.empty()) counts->started.fetch_add(1);
-        buf.append(tmp, *n);
-      }
-      std::size_t nl = buf.find('\n');
-      std::string line = buf.substr(0, nl + 1);
-      buf.erase(0, nl + 1);
-      if (!conn.write_all(line).ok()) return;
-      counts->answered.fetch_add(1);
-      if (!buf.empty()) counts->started.fetch_add(1);
-    }
-  };
 }
 
 // Waits (polling) until `pred` holds or kLong passes.
@@ -128,7 +72,7 @@ class ServerTlsTest : public test::RuntimeTest {};
 
 TEST_P(ServerTlsTest, EchoesAcrossWorkers) {
   Run([] {
-    const int baseline = CountFds();
+    const int baseline = test::CountOpenFds();
     EchoCounts counts;
     {
       auto server = Server::listen_tls("127.0.0.1:0", ServerCtx(), LineEcho(&counts));
@@ -144,13 +88,13 @@ TEST_P(ServerTlsTest, EchoesAcrossWorkers) {
           for (int r = 0; r < 10; ++r) {
             std::string req = "hello " + std::to_string(i) + " " + std::to_string(r) + "\n";
             ASSERT_TRUE(c->write_all(req).ok());
-            ASSERT_TRUE(ReadLine(*c, &buf, &line).ok());
+            ASSERT_TRUE(ReadLine(*c, &buf, &line, absl::Now() + kLong).ok());
             EXPECT_EQ(line, req);
           }
           // Our close_notify ends the handler; the server answers with its
           // own, so this side reads a clean end, not DataLoss.
           ASSERT_TRUE(c->shutdown().ok());
-          ASSERT_TRUE(ReadLine(*c, &buf, &line).ok());
+          ASSERT_TRUE(ReadLine(*c, &buf, &line, absl::Now() + kLong).ok());
           EXPECT_EQ(line, "");
         }));
       }
@@ -162,7 +106,7 @@ TEST_P(ServerTlsTest, EchoesAcrossWorkers) {
       EXPECT_EQ(s.tls_failed, 0u);
       EXPECT_EQ(counts.answered.load(), 80);
     }
-    EXPECT_EQ(CountFds(), baseline);
+    EXPECT_EQ(test::CountOpenFds(), baseline);
   });
 }
 
@@ -190,7 +134,7 @@ TEST_P(ServerTlsTest, PlainTextClientIsAFailedHandshake) {
     ASSERT_TRUE(c.ok()) << c.status();
     ASSERT_TRUE(c->write_all("after\n").ok());
     std::string buf, line;
-    ASSERT_TRUE(ReadLine(*c, &buf, &line).ok());
+    ASSERT_TRUE(ReadLine(*c, &buf, &line, absl::Now() + kLong).ok());
     EXPECT_EQ(line, "after\n");
     EXPECT_EQ(counts.started.load(), 1);
     server->stop(absl::Seconds(5));
@@ -235,7 +179,7 @@ TEST_P(ServerTlsTest, IdleTimeoutClosesASilentClient) {
     auto c = DialTls(server->address().to_string(), ClientCtx());
     ASSERT_TRUE(c.ok()) << c.status();
     std::string buf, line;
-    ASSERT_TRUE(ReadLine(*c, &buf, &line).ok());
+    ASSERT_TRUE(ReadLine(*c, &buf, &line, absl::Now() + kLong).ok());
     EXPECT_EQ(line, "");  // close_notify
     EXPECT_TRUE(Eventually([&] { return server->stats().timed_out == 1; }));
     EXPECT_EQ(server->stats().tls_failed, 0u);
@@ -249,7 +193,7 @@ TEST_P(ServerTlsTest, IdleTimeoutClosesASilentClient) {
 // end (close_notify), new connects are refused, fds return to the baseline.
 TEST_P(ServerTlsTest, GracefulStopUnderLoad) {
   Run([] {
-    const int baseline = CountFds();
+    const int baseline = test::CountOpenFds();
     const int kConns = static_cast<int>(Scaled(50, 5));
     EchoCounts counts;
     std::atomic<int64_t> client_answers{0}, clean_ends{0}, errors{0}, refused{0};
@@ -279,7 +223,7 @@ TEST_P(ServerTlsTest, GracefulStopUnderLoad) {
               if (r % 4 == 0) sleep_for(absl::Milliseconds(1));
               w = c->write_all(std::string_view(req).substr(half));
             }
-            absl::Status rd = ReadLine(*c, &buf, &line);
+            absl::Status rd = ReadLine(*c, &buf, &line, absl::Now() + kLong);
             if (!rd.ok()) {
               errors.fetch_add(1);
               ADD_FAILURE() << "client " << i << ": " << rd << " (write: " << w << ")";
@@ -314,7 +258,7 @@ TEST_P(ServerTlsTest, GracefulStopUnderLoad) {
     EXPECT_EQ(client_answers.load(), counts.answered.load());
     EXPECT_EQ(clean_ends.load(), kConns);
     EXPECT_EQ(refused.load(), kConns);
-    EXPECT_EQ(CountFds(), baseline);
+    EXPECT_EQ(test::CountOpenFds(), baseline);
   });
 }
 

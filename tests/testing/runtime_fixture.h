@@ -79,6 +79,9 @@ inline std::map<int, std::string> OpenFds() {
   return fds;
 }
 
+// How many fds the process has open.
+inline int CountOpenFds() { return static_cast<int>(OpenFds().size()); }
+
 // Fails the test if fibers of `rt` other than those that are finishing
 // stay alive for `grace`; names them. Call from a plain thread, after the
 // fibers the test waited for have ended.
