@@ -8,16 +8,22 @@
 //   ...
 //   std::string buf, line;
 //   ASSERT_TRUE(weft::test::ReadLine(*client, &buf, &line, absl::Now() + kLong).ok());
+//
+// and a client of the graceful-stop tests, RequestUntilStopped.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "weft/weft.h"
 
 namespace weft::test {
 
@@ -73,6 +79,57 @@ inline auto LineEcho(EchoCounts* counts) {
       if (!buf.empty()) counts->started.fetch_add(1);  // a pipelined next request
     }
   };
+}
+
+// What the clients of a graceful stop saw, summed over them.
+struct StopClientCounts {
+  std::atomic<int64_t> answers{0};     // requests answered in full
+  std::atomic<int64_t> clean_ends{0};  // connections ended cleanly between requests
+  std::atomic<int64_t> errors{0};      // a failed dial, read, or a torn answer
+  std::atomic<int64_t> refused{0};     // dials refused after the end
+};
+
+// Client `i` of a graceful-stop test, on the connection `c` (its dial's
+// result) to the LineEcho server at `addr`: sends numbered requests, each
+// in two writes (every fourth with a pause between, so that the stop finds
+// some half-read), until the server ends the connection, and then dials
+// `addr` again, which must be refused. A clean end (EOF, over TLS
+// close_notify) may come only before any byte of an answer; each request
+// must otherwise get its own line back.
+template <typename Stream>
+void RequestUntilStopped(absl::StatusOr<Stream> c, int i, const std::string& addr,
+                         StopClientCounts* seen) {
+  constexpr absl::Duration kLong = absl::Seconds(30);
+  if (!c.ok()) {
+    seen->errors.fetch_add(1);
+    ADD_FAILURE() << c.status();
+    return;
+  }
+  std::string buf, line;
+  for (int r = 0;; ++r) {
+    std::string req = "request " + std::to_string(i) + " " + std::to_string(r) + "\n";
+    std::size_t half = req.size() / 2;
+    absl::Status w = c->write_all(std::string_view(req).substr(0, half));
+    if (w.ok()) {
+      if (r % 4 == 0) sleep_for(absl::Milliseconds(1));
+      w = c->write_all(std::string_view(req).substr(half));
+    }
+    absl::Status rd = ReadLine(*c, &buf, &line, absl::Now() + kLong);
+    if (!rd.ok()) {
+      seen->errors.fetch_add(1);
+      ADD_FAILURE() << "client " << i << ": " << rd << " (write: " << w << ")";
+      return;
+    }
+    if (line.empty()) {  // the server ended cleanly: it had not read this one
+      seen->clean_ends.fetch_add(1);
+      break;
+    }
+    EXPECT_EQ(line, req);
+    seen->answers.fetch_add(1);
+  }
+  c->close();
+  auto again = net::dial(addr, absl::Seconds(5));
+  if (!again.ok()) seen->refused.fetch_add(1);
 }
 
 }  // namespace weft::test

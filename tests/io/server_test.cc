@@ -74,7 +74,7 @@ TEST_P(ServerTest, GracefulStopUnderLoad) {
     const int baseline = test::CountOpenFds();
     const int kConns = static_cast<int>(Scaled(100, 4));
     EchoCounts counts;
-    std::atomic<int64_t> client_answers{0}, clean_eofs{0}, errors{0}, refused{0};
+    test::StopClientCounts seen;
     std::string addr;
     {
       auto server = Server::listen("127.0.0.1:0", LineEcho(&counts));
@@ -87,36 +87,7 @@ TEST_P(ServerTest, GracefulStopUnderLoad) {
         clients.push_back(spawn([&, i] {
           auto c = net::dial(addr);
           connected.done();
-          if (!c.ok()) {
-            errors.fetch_add(1);
-            ADD_FAILURE() << c.status();
-            return;
-          }
-          std::string buf, line;
-          for (int r = 0;; ++r) {
-            std::string req = "request " + std::to_string(i) + " " + std::to_string(r) + "\n";
-            std::size_t half = req.size() / 2;
-            absl::Status w = c->write_all(std::string_view(req).substr(0, half));
-            if (w.ok()) {
-              if (r % 4 == 0) sleep_for(absl::Milliseconds(1));
-              w = c->write_all(std::string_view(req).substr(half));
-            }
-            absl::Status rd = ReadLine(*c, &buf, &line, absl::Now() + kLong);
-            if (!rd.ok()) {
-              errors.fetch_add(1);
-              ADD_FAILURE() << "client " << i << ": " << rd << " (write: " << w << ")";
-              return;
-            }
-            if (line.empty()) {  // the server closed cleanly: it had not read this one
-              clean_eofs.fetch_add(1);
-              break;
-            }
-            EXPECT_EQ(line, req);
-            client_answers.fetch_add(1);
-          }
-          c->close();
-          auto again = net::dial(addr, absl::Seconds(5));
-          if (!again.ok()) refused.fetch_add(1);
+          RequestUntilStopped(std::move(c), i, addr, &seen);
         }));
       }
       connected.wait();
@@ -134,14 +105,14 @@ TEST_P(ServerTest, GracefulStopUnderLoad) {
           "in total, %lld started, %lld clean EOFs, %llu cut\n",
           kConns, static_cast<long long>(answered_before),
           static_cast<long long>(counts.answered.load()),
-          static_cast<long long>(counts.started.load()), static_cast<long long>(clean_eofs.load()),
+          static_cast<long long>(counts.started.load()), static_cast<long long>(seen.clean_ends.load()),
           static_cast<unsigned long long>(s.cut));
     }
-    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(seen.errors.load(), 0);
     EXPECT_EQ(counts.started.load(), counts.answered.load());
-    EXPECT_EQ(client_answers.load(), counts.answered.load());
-    EXPECT_EQ(clean_eofs.load(), kConns);
-    EXPECT_EQ(refused.load(), kConns);
+    EXPECT_EQ(seen.answers.load(), counts.answered.load());
+    EXPECT_EQ(seen.clean_ends.load(), kConns);
+    EXPECT_EQ(seen.refused.load(), kConns);
     EXPECT_EQ(test::CountOpenFds(), baseline);
   });
 }

@@ -196,7 +196,7 @@ TEST_P(ServerTlsTest, GracefulStopUnderLoad) {
     const int baseline = test::CountOpenFds();
     const int kConns = static_cast<int>(Scaled(50, 5));
     EchoCounts counts;
-    std::atomic<int64_t> client_answers{0}, clean_ends{0}, errors{0}, refused{0};
+    test::StopClientCounts seen;
     {
       auto server = Server::listen_tls("127.0.0.1:0", ServerCtx(), LineEcho(&counts));
       ASSERT_TRUE(server.ok()) << server.status();
@@ -209,36 +209,7 @@ TEST_P(ServerTlsTest, GracefulStopUnderLoad) {
         clients.push_back(spawn([&, i] {
           auto c = DialTls(addr, client_ctx);
           connected.done();
-          if (!c.ok()) {
-            errors.fetch_add(1);
-            ADD_FAILURE() << c.status();
-            return;
-          }
-          std::string buf, line;
-          for (int r = 0;; ++r) {
-            std::string req = "request " + std::to_string(i) + " " + std::to_string(r) + "\n";
-            std::size_t half = req.size() / 2;
-            absl::Status w = c->write_all(std::string_view(req).substr(0, half));
-            if (w.ok()) {
-              if (r % 4 == 0) sleep_for(absl::Milliseconds(1));
-              w = c->write_all(std::string_view(req).substr(half));
-            }
-            absl::Status rd = ReadLine(*c, &buf, &line, absl::Now() + kLong);
-            if (!rd.ok()) {
-              errors.fetch_add(1);
-              ADD_FAILURE() << "client " << i << ": " << rd << " (write: " << w << ")";
-              return;
-            }
-            if (line.empty()) {  // close_notify: the server had not read this one
-              clean_ends.fetch_add(1);
-              break;
-            }
-            EXPECT_EQ(line, req);
-            client_answers.fetch_add(1);
-          }
-          c->close();
-          auto again = net::dial(addr, absl::Seconds(5));
-          if (!again.ok()) refused.fetch_add(1);
+          RequestUntilStopped(std::move(c), i, addr, &seen);
         }));
       }
       connected.wait();
@@ -253,11 +224,11 @@ TEST_P(ServerTlsTest, GracefulStopUnderLoad) {
       EXPECT_EQ(s.tls_failed, 0u);
       EXPECT_EQ(static_cast<int64_t>(s.accepted), kConns);
     }
-    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(seen.errors.load(), 0);
     EXPECT_EQ(counts.started.load(), counts.answered.load());
-    EXPECT_EQ(client_answers.load(), counts.answered.load());
-    EXPECT_EQ(clean_ends.load(), kConns);
-    EXPECT_EQ(refused.load(), kConns);
+    EXPECT_EQ(seen.answers.load(), counts.answered.load());
+    EXPECT_EQ(seen.clean_ends.load(), kConns);
+    EXPECT_EQ(seen.refused.load(), kConns);
     EXPECT_EQ(test::CountOpenFds(), baseline);
   });
 }
