@@ -9,7 +9,7 @@
 //   std::string buf, line;
 //   ASSERT_TRUE(weft::test::ReadLine(*client, &buf, &line, absl::Now() + kLong).ok());
 //
-// and a client of the graceful-stop tests, RequestUntilStopped.
+// and the graceful stop under load both server tests run, StopMidLoad.
 #pragma once
 
 #include <atomic>
@@ -18,11 +18,13 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "weft/io/net/server.h"
 #include "weft/weft.h"
 
 namespace weft::test {
@@ -130,6 +132,47 @@ void RequestUntilStopped(absl::StatusOr<Stream> c, int i, const std::string& add
   c->close();
   auto again = net::dial(addr, absl::Seconds(5));
   if (!again.ok()) seen->refused.fetch_add(1);
+}
+
+// A graceful stop under load: `conns` clients (RequestUntilStopped, each on
+// what dial(addr) returns) against `server`, a LineEcho filling `counts`;
+// once all have connected and run 300 ms, stop(5s). Every request the server
+// began to read must be answered, every client must end cleanly and then
+// be refused, none cut. Returns the requests answered before the stop;
+// *stats gets the server's counters after it.
+template <typename Dial>
+int64_t StopMidLoad(net::Server& server, int conns, Dial dial, const EchoCounts& counts,
+                    net::Server::Stats* stats) {
+  const std::string addr = server.address().to_string();
+  StopClientCounts seen;
+  WaitGroup connected;
+  connected.add(conns);
+  std::vector<Fiber<void>> clients;
+  for (int i = 0; i < conns; ++i) {
+    clients.push_back(spawn([&, i] {
+      auto c = dial(addr);
+      connected.done();
+      RequestUntilStopped(std::move(c), i, addr, &seen);
+    }));
+  }
+  connected.wait();
+  sleep_for(absl::Milliseconds(300));  // mid-load
+  const int64_t answered_before = counts.answered.load();
+  EXPECT_EQ(server.stop(absl::Seconds(5)), 0);
+  join_all(clients);
+  *stats = server.stats();
+  EXPECT_GT(answered_before, 0);
+  EXPECT_EQ(stats->active, 0u);
+  EXPECT_EQ(stats->cut, 0u);
+  EXPECT_EQ(static_cast<int64_t>(stats->accepted), conns);
+  // stop() returned with none cut: every handler has ended, so the server's
+  // counts are final.
+  EXPECT_EQ(seen.errors.load(), 0);
+  EXPECT_EQ(counts.started.load(), counts.answered.load());
+  EXPECT_EQ(seen.answers.load(), counts.answered.load());
+  EXPECT_EQ(seen.clean_ends.load(), conns);
+  EXPECT_EQ(seen.refused.load(), conns);
+  return answered_before;
 }
 
 }  // namespace weft::test
