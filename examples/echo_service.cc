@@ -24,10 +24,8 @@
 #include <csignal>
 #include <cstdio>
 #include <string>
-#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "example_flags.h"
 #include "weft/weft.h"
@@ -65,9 +63,7 @@ void echo(Stream& conn) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("TCP echo service on weft::net::Server; SIGTERM stops it");
-  std::vector<std::string> store;
-  std::vector<char*> args = examples::underscore_flag_names(argc, argv, &store);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  examples::parse_dashed_flags(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // Before any thread exists: from here on a SIGTERM waits for us.
   if (absl::Status s = weft::watch_signals({SIGTERM, SIGINT}); !s.ok()) {

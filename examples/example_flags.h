@@ -2,9 +2,7 @@
 // the listen address built from --host and --port.
 //
 //   int main(int argc, char** argv) {
-//     std::vector<std::string> store;
-//     std::vector<char*> args = examples::underscore_flag_names(argc, argv, &store);
-//     absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+//     examples::parse_dashed_flags(argc, argv);   // --max-conns or --max_conns
 //     std::string address = examples::listen_address(absl::GetFlag(FLAGS_host),
 //                                                    absl::GetFlag(FLAGS_port));
 //   }
@@ -13,6 +11,8 @@
 #include <cstddef>
 #include <string>
 #include <vector>
+
+#include "absl/flags/parse.h"
 
 namespace examples {
 
@@ -32,6 +32,14 @@ inline std::vector<char*> underscore_flag_names(int argc, char** argv,
     out.push_back(a.data());
   }
   return out;
+}
+
+// absl::ParseCommandLine, with flag names taken in either spelling. Exits
+// on a bad flag, as ParseCommandLine does.
+inline void parse_dashed_flags(int argc, char** argv) {
+  std::vector<std::string> store;
+  std::vector<char*> args = underscore_flag_names(argc, argv, &store);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 }
 
 // "host:port", with an IPv6 host in brackets ("[::1]:7000").

@@ -24,10 +24,8 @@
 #include <cstring>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -187,9 +185,7 @@ void serve(Stream& conn) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("HTTP/1.1 hello-world server on weft::net::Server");
-  std::vector<std::string> store;
-  std::vector<char*> args = examples::underscore_flag_names(argc, argv, &store);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  examples::parse_dashed_flags(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // Before any thread exists: from here on a SIGTERM waits for us.
   if (absl::Status s = weft::watch_signals({SIGTERM, SIGINT}); !s.ok()) {
