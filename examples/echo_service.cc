@@ -28,6 +28,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "example_flags.h"
+#include "server_counters.h"
 #include "weft/weft.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -107,12 +108,8 @@ int main(int argc, char** argv) {
     });
     absl::Status served = server->serve();
     weft::net::Server::Stats s = server->stats();
-    std::printf(
-        "accepted=%llu active=%llu rejected=%llu timed_out=%llu cut=%llu%s\n",
-        static_cast<unsigned long long>(s.accepted), static_cast<unsigned long long>(s.active),
-        static_cast<unsigned long long>(s.rejected), static_cast<unsigned long long>(s.timed_out),
-        static_cast<unsigned long long>(s.cut),
-        tls ? (" tls_failed=" + std::to_string(s.tls_failed)).c_str() : "");
+    std::printf("%s%s\n", examples::counters_line(s).c_str(),
+                tls ? (" tls_failed=" + std::to_string(s.tls_failed)).c_str() : "");
     if (!served.ok()) {
       std::fprintf(stderr, "echo_service: %s\n", std::string(served.message()).c_str());
       return 1;

@@ -33,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "example_flags.h"
 #include "hello_responses.h"
+#include "server_counters.h"
 #include "weft/weft.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
@@ -225,12 +226,7 @@ int main(int argc, char** argv) {
     });
     absl::Status served = server->serve();
     weft::net::Server::Stats s = server->stats();
-    std::printf("accepted=%llu active=%llu rejected=%llu timed_out=%llu cut=%llu\n",
-                static_cast<unsigned long long>(s.accepted),
-                static_cast<unsigned long long>(s.active),
-                static_cast<unsigned long long>(s.rejected),
-                static_cast<unsigned long long>(s.timed_out),
-                static_cast<unsigned long long>(s.cut));
+    std::printf("%s\n", examples::counters_line(s).c_str());
     if (tls) std::printf("tls_failed=%llu\n", static_cast<unsigned long long>(s.tls_failed));
     if (!served.ok()) {
       std::fprintf(stderr, "http_hello: %s\n", std::string(served.message()).c_str());
