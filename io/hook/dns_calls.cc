@@ -55,12 +55,8 @@ bool offload(const F& fn) {
   return true;
 }
 
-}  // namespace
-
-extern "C" {
-
-int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                addrinfo** res) noexcept {
+int hooked_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                       addrinfo** res) noexcept {
   if (hk::hooked_fiber() == nullptr) return WEFT_REAL(getaddrinfo)(node, service, hints, res);
   int r = EAI_SYSTEM;
   if (!offload([&] { r = WEFT_REAL(getaddrinfo)(node, service, hints, res); })) {
@@ -71,7 +67,7 @@ int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
 }
 
 // Its result lives in libc's one static buffer, as on any thread.
-hostent* gethostbyname(const char* name) noexcept {
+hostent* hooked_gethostbyname(const char* name) noexcept {
   if (hk::hooked_fiber() == nullptr) return WEFT_REAL(gethostbyname)(name);
   hostent* r = nullptr;
   if (!offload([&] { r = WEFT_REAL(gethostbyname)(name); })) {
@@ -81,8 +77,8 @@ hostent* gethostbyname(const char* name) noexcept {
   return r;
 }
 
-int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len, hostent** result,
-                    int* h_errnop) noexcept {
+int hooked_gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len,
+                           hostent** result, int* h_errnop) noexcept {
   if (hk::hooked_fiber() == nullptr) {
     return WEFT_REAL(gethostbyname_r)(name, ret, buf, len, result, h_errnop);
   }
@@ -93,6 +89,25 @@ int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len, hoste
     return EINTR;
   }
   return r;
+}
+
+}  // namespace
+
+// <netdb.h> declares these three without an exception specification (they
+// are cancellation points), so the interposed definitions must not add one
+// (clang rejects the mismatch); the noexcept bodies above keep exceptions
+// from ever unwinding into the C caller.
+extern "C" {
+
+int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** res) {
+  return hooked_getaddrinfo(node, service, hints, res);
+}
+
+hostent* gethostbyname(const char* name) { return hooked_gethostbyname(name); }
+
+int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len, hostent** result,
+                    int* h_errnop) {
+  return hooked_gethostbyname_r(name, ret, buf, len, result, h_errnop);
 }
 
 }  // extern "C"
