@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/io/fd_wait.h"
+#include "weft/io/net/internal/read_exact.h"
 
 namespace weft::net {
 namespace {
@@ -112,17 +113,8 @@ absl::StatusOr<std::size_t> StreamSocket::read_some(std::span<char> buf, absl::T
 }
 
 absl::Status StreamSocket::read_exact(std::span<char> buf, absl::Time deadline) {
-  std::size_t got = 0;
-  while (got < buf.size()) {
-    absl::StatusOr<std::size_t> n = read_some(buf.subspan(got), deadline);
-    if (!n.ok()) return n.status();
-    if (*n == 0) {
-      return absl::OutOfRangeError(
-          absl::StrCat("weft::net: read_exact: EOF after ", got, " of ", buf.size(), " bytes"));
-    }
-    got += *n;
-  }
-  return absl::OkStatus();
+  return internal::read_exact_with(buf, "read_exact",
+                                   [&](std::span<char> b) { return read_some(b, deadline); });
 }
 
 absl::Status StreamSocket::write_all(std::string_view data, absl::Time deadline) {

@@ -43,6 +43,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "weft/io/fd_wait.h"
+#include "weft/io/net/internal/read_exact.h"
 #include "weft/io/net/internal/socket_bio.h"
 #include "weft/io/net/internal/tls_context_state.h"
 #include "weft/io/net/internal/tls_error.h"
@@ -362,17 +363,8 @@ absl::StatusOr<std::size_t> TlsStream::read_some(std::span<char> buf, absl::Time
 }
 
 absl::Status TlsStream::read_exact(std::span<char> buf, absl::Time deadline) {
-  std::size_t got = 0;
-  while (got < buf.size()) {
-    absl::StatusOr<std::size_t> n = read_some(buf.subspan(got), deadline);
-    if (!n.ok()) return n.status();
-    if (*n == 0) {
-      return absl::OutOfRangeError(
-          absl::StrCat("weft::net: TLS read_exact: EOF after ", got, " of ", buf.size(), " bytes"));
-    }
-    got += *n;
-  }
-  return absl::OkStatus();
+  return internal::read_exact_with(buf, "TLS read_exact",
+                                   [&](std::span<char> b) { return read_some(b, deadline); });
 }
 
 absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
