@@ -13,6 +13,7 @@
 //   }
 #pragma once
 
+#include "weft/core/blocking_report.h"
 #include "weft/core/errors.h"
 #include "weft/core/fiber.h"
 #include "weft/core/generator.h"

@@ -35,6 +35,16 @@ absl::Status RuntimeOptions::validate() const {
         absl::StrCat("RuntimeOptions::run_queue_capacity must be a power of two in 2 .. 2^20, got ",
                      run_queue_capacity));
   }
+  if (handoff_threshold < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RuntimeOptions::handoff_threshold must be >= 0 (0: off), got ",
+                     absl::FormatDuration(handoff_threshold)));
+  }
+  if (detect_blocking && blocking_threshold <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RuntimeOptions::blocking_threshold must be > 0 with detect_blocking, got ",
+                     absl::FormatDuration(blocking_threshold)));
+  }
   return absl::OkStatus();
 }
 
@@ -42,7 +52,12 @@ namespace {
 internal::CoreOptions resolve(const RuntimeOptions& o) {
   int workers = o.workers;
   if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return {workers, o.stack_size != 0 ? o.stack_size : default_stack_size(), o.run_queue_capacity};
+  internal::MonitorOptions m;
+  m.handoff_ns = absl::ToInt64Nanoseconds(o.handoff_threshold);
+  m.blocking_ns = o.detect_blocking ? absl::ToInt64Nanoseconds(o.blocking_threshold) : 0;
+  m.on_blocking = o.on_blocking;
+  return {workers, o.stack_size != 0 ? o.stack_size : default_stack_size(), o.run_queue_capacity,
+          std::move(m)};
 }
 }  // namespace
 
@@ -72,6 +87,7 @@ RuntimeStats Runtime::stats() const {
     s.workers.push_back({get(c.spawned), get(c.finished), get(c.switches), get(c.steals),
                          get(c.parks), get(c.timers_fired), get(c.injector_pops),
                          get(c.timers)});
+    s.workers.back().handoffs = get(c.handoffs);
     s.timers += s.workers.back().timers;
   }
   s.live_fibers = core_->live_fibers();

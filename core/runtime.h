@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -27,6 +28,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "weft/core/blocking_report.h"
 #include "weft/core/fiber.h"
 #include "weft/core/spawn.h"
 
@@ -46,6 +49,35 @@ struct RuntimeOptions {
   // 256, batches of 1000 spawns cost 89 ns per spawn+join instead of 48.
   // 32 KiB per worker. Tests shrink it to exercise the overflow path.
   std::size_t run_queue_capacity = 4096;
+  // Blocked-worker hand-off (Go's sysmon). A fiber that stays inside one
+  // call this long without a suspension point (a regular-file read, a
+  // blocking call weft::hook cannot park, a library's own busy loop) no
+  // longer holds the fibers queued behind it on its worker: a monitor
+  // thread gives them to the other workers, and the worker rejoins when the
+  // call returns (WorkerStats::handoffs counts it). 1 ms by default, which
+  // no well-behaved fiber's turn comes near, and short enough that one
+  // slow call does not show in its neighbours' latency. Zero turns it off
+  // (the fibers then wait for the call). With one worker there is nobody
+  // to hand over to, and no monitor thread for it. The monitor sleeps while
+  // every worker does: an idle runtime costs no CPU.
+  absl::Duration handoff_threshold = absl::Milliseconds(1);
+  // Blocking detector (gevent's monitor thread), off by default: it sends
+  // the blocked worker's thread a signal (SIGURG, see on_blocking) to take
+  // its stack. When on, a fiber that keeps its worker longer than
+  // blocking_threshold without a suspension point is reported once per
+  // episode: its id and name, the worker, how long so far, and the stack it
+  // is running right now.
+  bool detect_blocking = false;
+  absl::Duration blocking_threshold = absl::Milliseconds(100);
+  // Receives each report, on the monitor thread (so it must not wait on
+  // fibers of this runtime); null prints BlockingReport::to_string to
+  // stderr. The stack is taken by a SIGURG handler that weft installs while
+  // a runtime with the detector runs and restores afterwards; a SIGURG not
+  // sent by weft goes to the handler installed before. A system call the
+  // signal interrupts is restarted (SA_RESTART) unless the kernel never
+  // restarts it (nanosleep, poll, select, epoll_wait return EINTR): once
+  // per reported episode.
+  std::function<void(const BlockingReport&)> on_blocking = nullptr;
 
   // OK, or InvalidArgument saying which field is wrong and why.
   absl::Status validate() const;
@@ -72,6 +104,9 @@ struct WorkerStats {
   // stays at the number of timed waiters (at most twice it, plus 64, with
   // several workers), whatever the request rate and timeout.
   uint64_t timers = 0;
+  // Times this worker was blocked (RuntimeOptions::handoff_threshold) with
+  // fibers queued behind the blocking one, and they were given to others.
+  uint64_t handoffs = 0;
 };
 
 struct RuntimeStats {

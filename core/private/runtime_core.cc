@@ -72,7 +72,11 @@ RuntimeCore::RuntimeCore(const CoreOptions& options)
   for (int i = 0; i < options.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(this, i, options.run_queue_capacity));
   }
+  if (Monitor::needed(options.monitor, options.workers)) {
+    monitor_ = std::make_unique<Monitor>(this, options.monitor);
+  }
   for (auto& w : workers_) w->start();
+  if (monitor_ != nullptr) monitor_->start();
 }
 
 RuntimeCore::~RuntimeCore() {
@@ -372,6 +376,8 @@ void RuntimeCore::shutdown() {
       last_scan = now;
     }
   }
+  // The monitor first: it reads the workers, which are about to go.
+  if (monitor_ != nullptr) monitor_->stop();
   exit_.store(true, std::memory_order_release);
   idle_workers_.wake_all();
   for (auto& worker : workers_) worker->join_thread();

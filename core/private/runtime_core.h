@@ -13,6 +13,7 @@
 #include "weft/core/internal/stack_pool.h"
 #include "weft/core/private/idle_workers.h"
 #include "weft/core/private/injector.h"
+#include "weft/core/private/monitor.h"
 #include "weft/core/private/poller.h"
 
 namespace weft::internal {
@@ -23,6 +24,7 @@ struct CoreOptions {
   int workers;
   std::size_t stack_size;
   std::size_t run_queue_capacity;
+  MonitorOptions monitor;
 };
 
 class RuntimeCore {
@@ -89,6 +91,11 @@ class RuntimeCore {
   // Reserves fiber ids in blocks so workers do not share a counter line.
   uint64_t reserve_ids(uint64_t n) { return next_id_.fetch_add(n, std::memory_order_relaxed); }
 
+  // A worker left its sleep (Monitor::note_worker_awake).
+  void note_worker_awake() {
+    if (monitor_ != nullptr) monitor_->note_worker_awake();
+  }
+
   // The runtime whose worker runs the calling thread, or null.
   static RuntimeCore* current();
 
@@ -104,6 +111,7 @@ class RuntimeCore {
   Poller poller_;  // before idle_workers_, which points at it
   IdleWorkers idle_workers_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Monitor> monitor_;   // null when no option needs it
   std::atomic<bool> stopping_{false};  // no more spawns from outside
   std::atomic<bool> exit_{false};      // workers leave their loops
   std::atomic<bool> shut_down_{false};

@@ -78,9 +78,11 @@
 #include "weft/core/private/worker.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "weft/core/internal/clock.h"
 #include "weft/core/internal/fiber_api.h"
@@ -162,23 +164,35 @@ void Worker::thread_main() {
 }
 
 void Worker::loop() {
+  // The loop runs in a scheduler section throughout (in_sched_ starts at
+  // 1); switch_to leaves it for the fiber, and we re-enter on return.
   while (FiberControl* f = find_work()) {
     Handover h;
     switch_to(f, &h, false);
     // Back on the scheduler stack: a fiber found nothing runnable locally.
     // Still this worker's thread: the scheduler loop never migrates.
+    enter_sched();
   }
+  leave_sched();
 }
 
 void Worker::exit_current(Handover* h) {
+  enter_sched();                                      // left by switch_to
   if (current_ == marked_spawner_) pop_batch_mark();  // nobody left to wait
   switch_to(pick_local(), h, true);
   __builtin_trap();  // a dead fiber is never resumed
 }
 
 void Worker::yield_current() {
+  const bool entered = enter_sched();
   FiberControl* next = pick_for_yield();
-  if (next == nullptr) return;  // nothing else to run: carry on
+  if (next == nullptr) {  // nothing else to run: carry on
+    // Still a suspension point: the monitor's episode ends here. Relaxed
+    // load (our own counter), release store as for the WorkerCounters.
+    WorkerCounters::bump(yields_in_place_);
+    if (entered) leave_sched();
+    return;
+  }
   Handover h;
   h.action = &Worker::on_yielded;
   h.arg = current_;
@@ -188,11 +202,67 @@ void Worker::yield_current() {
 void Worker::on_yielded(Handover* h) {
   Worker* w = Worker::current();
   auto* f = static_cast<FiberControl*>(h->arg);
+  const bool entered = w->enter_sched();
   if (w->rt_->idle_workers().sleeping() != 0) {
     w->requeue(f);
-    return;
+  } else {
+    w->append_yielded(f);
   }
-  w->append_yielded(f);
+  if (entered) w->leave_sched();
+}
+
+void Worker::wait_for_monitor() {
+  // The monitor holds our queues for a few hundred instructions (hand_off),
+  // unless the OS preempted it meanwhile: then give it our core.
+  // Acquire: pairs with its release store of 0.
+  for (int spins = 0; monitor_holds_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 1000) {
+      cpu_relax();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+bool Worker::hand_off(uint64_t stamp) {
+  // Monitor thread. Relaxed: ordered before our load of in_sched_ by the
+  // heavy fence (the rare half of the Dekker pair with enter_sched).
+  monitor_holds_.store(1, std::memory_order_relaxed);
+  heavy_fence();
+  // Acquire: pairs with leave_sched's release; the worker's last section
+  // (its writes to next_, the FIFO, the marks) happened-before our reads.
+  if (in_sched_.load(std::memory_order_acquire) != 0 || progress_stamp() != stamp) {
+    monitor_holds_.store(0, std::memory_order_release);
+    return false;
+  }
+  // The worker runs fiber code and enters no section until we let go:
+  // these fields are ours for now.
+  FiberControl* head = nullptr;
+  FiberControl* tail = nullptr;
+  std::size_t n = 0;
+  auto take = [&](FiberControl* f) {
+    f->next_ready = nullptr;
+    if (tail == nullptr) {
+      head = f;
+    } else {
+      tail->next_ready = f;
+    }
+    tail = f;
+    ++n;
+  };
+  if (next_ != nullptr) take(std::exchange(next_, nullptr));
+  while (FiberControl* f = pop_yielded()) take(f);
+  while (FiberControl* f = release_waiting_spawner()) take(f);
+  // Release: pairs with enter_sched's acquire (wait_for_monitor): our
+  // writes above happen-before the worker's next section.
+  monitor_holds_.store(0, std::memory_order_release);
+  if (n != 0) rt_->injector().push_batch(head, tail, n);
+  if (n == 0 && runq_.size_hint() == 0) return false;  // nothing was waiting
+  // Every sleeper, not one: they take the Injector's batch and steal the
+  // RunQueue, which nobody else drains while we stay blocked.
+  rt_->idle_workers().wake_all();
+  WorkerCounters::bump(counters_.handoffs);
+  return true;
 }
 
 void Worker::append_yielded(FiberControl* f) {
@@ -443,6 +513,7 @@ void Worker::sleep() {
   collecting_woken_ = true;
   idle.sleep(index_, timers_.empty() ? -1 : timers_.next_deadline());
   collecting_woken_ = false;
+  rt_->note_worker_awake();  // a parked monitor watches again
   if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
   place_woken_batch();
 }

@@ -9,7 +9,9 @@
 #include "weft/core/internal/context.h"
 #include "weft/core/internal/fiber_control.h"
 #include "weft/core/internal/stack_pool.h"
+#include "weft/core/private/asymmetric_fence.h"
 #include "weft/core/private/run_queue.h"
+#include "weft/core/private/stack_sample.h"
 #include "weft/core/private/timer_heap.h"
 
 namespace weft::internal {
@@ -33,6 +35,10 @@ struct WorkerCounters {
   // events): its waiting fibers' deadlines plus stale entries not yet swept
   // (see TimerHeap). Stored by the worker after each change.
   std::atomic<uint64_t> timers{0};
+  // Times the monitor handed this worker's queued fibers to the others
+  // while it was blocked (monitor.cc). Written by the monitor thread only,
+  // with the same bump (it is that counter's only writer).
+  std::atomic<uint64_t> handoffs{0};
 
   static void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_release);
@@ -48,6 +54,7 @@ class Worker {
 
   void start();
   void join_thread();
+  pthread_t native_thread() { return thread_.native_handle(); }
 
   // The worker of the calling thread, or null. Never inlined, and behind a
   // compiler barrier: a fiber can resume on another thread, and a cached
@@ -60,9 +67,12 @@ class Worker {
   // True if another fiber is runnable here (next slot, RunQueue, yield
   // FIFO). On this worker's thread only. A fiber about to spin-wait should
   // rather park, and let that work run, when this is true.
-  bool has_local_work() const {
-    return next_ != nullptr || yielded_head_ != nullptr || runq_.size_hint() != 0 ||
-           waiting_spawners_ != 0;
+  bool has_local_work() {
+    const bool entered = enter_sched();
+    bool any = next_ != nullptr || yielded_head_ != nullptr || runq_.size_hint() != 0 ||
+               waiting_spawners_ != 0;
+    if (entered) leave_sched();
+    return any;
   }
   StackCache& stacks() { return stacks_; }
   const WorkerCounters& counters() const { return counters_; }
@@ -85,11 +95,13 @@ class Worker {
   // A spawner woken while the batch it spawned has not all started waits
   // until it has (see "Start order" in worker.cc).
   void schedule_woken(FiberControl* f) {
+    const bool entered = enter_sched();
     if (!collecting_woken_ && next_ == nullptr && f != marked_spawner_) [[likely]] {
       next_ = f;
-      return;
+    } else {
+      schedule_woken_slow(f);
     }
-    schedule_woken_slow(f);
+    if (entered) leave_sched();
   }
 
   // Suspends the current fiber: switches to the next runnable fiber, or to
@@ -97,7 +109,10 @@ class Worker {
   // other side. Returns when someone resumes the fiber, perhaps on another
   // worker: re-read Worker::current() afterwards. Inline: the switch is
   // compiled into the caller (see switch_to).
-  [[gnu::always_inline]] void suspend(Handover* h) { switch_to(pick_local(), h, false); }
+  [[gnu::always_inline]] void suspend(Handover* h) {
+    enter_sched();  // left by switch_to
+    switch_to(pick_local(), h, false);
+  }
   // Like suspend, for a finished fiber that will never resume.
   [[noreturn]] void exit_current(Handover* h);
   // Switches to another runnable fiber if there is one (FIFO among them) and
@@ -128,7 +143,61 @@ class Worker {
   // full) and lets a sleeping worker know there is work to steal.
   void requeue(FiberControl* f);
 
+  // --- The monitor's side (monitor.cc); called on the monitor thread. ---
+
+  // Changes whenever a fiber is switched in here, or yields with nothing
+  // else to run (a suspension point that does not switch). Acquire: pairs
+  // with the worker's release bumps; the monitor reads nothing through it,
+  // but the acquire costs nothing on x86 and keeps the pair obvious.
+  uint64_t progress_stamp() const {
+    return counters_.switches.load(std::memory_order_acquire) +
+           yields_in_place_.load(std::memory_order_acquire);
+  }
+  // True while the thread runs fiber code, outside every scheduler section
+  // (a hint: it may change at once).
+  bool in_fiber_code() const { return in_sched_.load(std::memory_order_relaxed) == 0; }
+  // The worker has run one fiber since `stamp` without a switch: moves the
+  // fibers only it could run (next slot, yield FIFO, spawners waiting for
+  // their batch) to the Injector and wakes the sleeping workers, who also
+  // steal its RunQueue. False (nothing done) if the worker turned out to be
+  // in a scheduler section or to have moved on. Counts `handoffs` when
+  // there was work to hand over.
+  bool hand_off(uint64_t stamp);
+  // The stack sample slot the monitor's signal fills (stack_sample.h).
+  StackSample& sample() { return sample_; }
+  // For the signal handler, on this worker's thread: the running fiber if
+  // it is still inside the episode `stamp` (no scheduler section, no
+  // switch since), else null.
+  FiberControl* fiber_still_running(uint64_t stamp) const {
+    if (in_sched_.load(std::memory_order_relaxed) != 0) return nullptr;
+    if (progress_stamp() != stamp) return nullptr;
+    return current_;
+  }
+
  private:
+  // Scheduler sections (see "Hand-off" in monitor.cc). enter_sched marks
+  // the thread as touching what the monitor may take (next_, the yield
+  // FIFO, the batch marks' waiting spawners) and waits while the monitor
+  // holds them; nested entries do nothing and return false. switch_to
+  // leaves before every jump, so fiber code always runs outside one.
+  [[gnu::always_inline]] bool enter_sched() {
+    // Relaxed: only this thread writes in_sched_.
+    if (in_sched_.load(std::memory_order_relaxed) != 0) return false;
+    // The light half of the Dekker pair with hand_off (asymmetric_fence.h):
+    // either the monitor sees in_sched_ set and backs off, or we see
+    // monitor_holds_ set and wait.
+    store_then_fence(in_sched_, 1);
+    // Acquire: pairs with hand_off's release store of 0 (its writes to our
+    // queues are then ours).
+    if (monitor_holds_.load(std::memory_order_acquire) != 0) [[unlikely]]
+      wait_for_monitor();
+    return true;
+  }
+  // Release: pairs with hand_off's acquire load; our writes to the queues
+  // happen-before whatever the monitor then reads of them.
+  void leave_sched() { in_sched_.store(0, std::memory_order_release); }
+  void wait_for_monitor();
+
   void thread_main();
   void loop();
   FiberControl* find_work();
@@ -217,6 +286,7 @@ class Worker {
       to = &next->ctx;
     }
     current_ = next;
+    leave_sched();  // the other side runs fiber code (the loop re-enters)
 #if defined(WEFT_INLINE_SWITCH)
     (void)dies;
     (void)balanced;
@@ -282,6 +352,14 @@ class Worker {
   StackCache stacks_;
   WorkerCounters counters_;
   void* alt_stack_ = nullptr;          // sigaltstack for the overflow reporter
+  // Scheduler sections and the monitor's hold on them (enter_sched,
+  // hand_off). in_sched_ is written by this thread only, read by the
+  // monitor; monitor_holds_ the reverse. Each on its own line: the monitor
+  // writes monitor_holds_ only while it hands off.
+  alignas(64) std::atomic<uint64_t> in_sched_{1};  // 1 until the loop's first switch
+  std::atomic<uint64_t> yields_in_place_{0};       // see progress_stamp
+  alignas(64) std::atomic<uint64_t> monitor_holds_{0};
+  StackSample sample_;
 };
 
 }  // namespace weft::internal

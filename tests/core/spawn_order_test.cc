@@ -14,7 +14,7 @@
 namespace weft {
 namespace {
 
-constexpr RuntimeOptions kOneWorker{.workers = 1};
+const RuntimeOptions kOneWorker{.workers = 1};
 
 // Appends what each fiber records; one worker, so no lock is needed.
 struct Log {
