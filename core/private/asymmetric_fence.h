@@ -38,7 +38,7 @@ void init_asymmetric_fence();
 // Publishes `value` in `word`, then orders that store before the caller's
 // next load: the frequent side. A plain store and a compiler barrier when
 // the pair is asymmetric, a seq_cst store otherwise.
-inline void store_then_fence(std::atomic<uint64_t>& word, uint64_t value) {
+[[gnu::always_inline]] inline void store_then_fence(std::atomic<uint64_t>& word, uint64_t value) {
 #if !defined(WEFT_TSAN)
   if (g_asymmetric_fence.load(std::memory_order_relaxed)) [[likely]] {
     word.store(value, std::memory_order_release);

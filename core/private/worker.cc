@@ -171,44 +171,46 @@ void Worker::loop() {
     switch_to(f, &h, false);
     // Back on the scheduler stack: a fiber found nothing runnable locally.
     // Still this worker's thread: the scheduler loop never migrates.
-    enter_sched();
+    enter_sched_outer();
   }
   leave_sched();
 }
 
 void Worker::exit_current(Handover* h) {
-  enter_sched();                                      // left by switch_to
+  enter_sched_outer();                                // left by switch_to
   if (current_ == marked_spawner_) pop_batch_mark();  // nobody left to wait
   switch_to(pick_local(), h, true);
   __builtin_trap();  // a dead fiber is never resumed
 }
 
 void Worker::yield_current() {
-  const bool entered = enter_sched();
+  enter_sched_outer();  // from fiber code: no section is open
   FiberControl* next = pick_for_yield();
   if (next == nullptr) {  // nothing else to run: carry on
     // Still a suspension point: the monitor's episode ends here. Relaxed
     // load (our own counter), release store as for the WorkerCounters.
     WorkerCounters::bump(yields_in_place_);
-    if (entered) leave_sched();
+    leave_sched();
     return;
   }
   Handover h;
   h.action = &Worker::on_yielded;
   h.arg = current_;
-  switch_to(next, &h, false, /*balanced=*/true);
+  // The section stays open across the jump: on_yielded, which runs right
+  // after it on this thread, uses it and closes it (one section, not two).
+  switch_to(next, &h, false, /*balanced=*/true, /*keep_section=*/true);
 }
 
 void Worker::on_yielded(Handover* h) {
   Worker* w = Worker::current();
   auto* f = static_cast<FiberControl*>(h->arg);
-  const bool entered = w->enter_sched();
+  // Still in yield_current's section (switch_to kept it open).
   if (w->rt_->idle_workers().sleeping() != 0) {
     w->requeue(f);
   } else {
     w->append_yielded(f);
   }
-  if (entered) w->leave_sched();
+  w->leave_sched();
 }
 
 void Worker::wait_for_monitor() {

@@ -110,7 +110,7 @@ class Worker {
   // worker: re-read Worker::current() afterwards. Inline: the switch is
   // compiled into the caller (see switch_to).
   [[gnu::always_inline]] void suspend(Handover* h) {
-    enter_sched();  // left by switch_to
+    enter_sched_outer();  // left by switch_to
     switch_to(pick_local(), h, false);
   }
   // Like suspend, for a finished fiber that will never resume.
@@ -183,6 +183,12 @@ class Worker {
   [[gnu::always_inline]] bool enter_sched() {
     // Relaxed: only this thread writes in_sched_.
     if (in_sched_.load(std::memory_order_relaxed) != 0) return false;
+    enter_sched_outer();
+    return true;
+  }
+  // enter_sched where no section can be open: from fiber code (suspend,
+  // yield_current, exit_current) and in the loop after a switch back.
+  [[gnu::always_inline]] void enter_sched_outer() {
     // The light half of the Dekker pair with hand_off (asymmetric_fence.h):
     // either the monitor sees in_sched_ set and backs off, or we see
     // monitor_holds_ set and wait.
@@ -191,12 +197,11 @@ class Worker {
     // queues are then ours).
     if (monitor_holds_.load(std::memory_order_acquire) != 0) [[unlikely]]
       wait_for_monitor();
-    return true;
   }
   // Release: pairs with hand_off's acquire load; our writes to the queues
   // happen-before whatever the monitor then reads of them.
   void leave_sched() { in_sched_.store(0, std::memory_order_release); }
-  void wait_for_monitor();
+  __attribute__((noinline, cold)) void wait_for_monitor();
 
   void thread_main();
   void loop();
@@ -277,7 +282,7 @@ class Worker {
   // resume on another worker (the scheduler loop, which never migrates, is
   // the exception). The hand-over that runs after the switch names no Worker.
   [[gnu::always_inline]] void switch_to(FiberControl* next, Handover* h, bool dies,
-                                        bool balanced = false) {
+                                        bool balanced = false, bool keep_section = false) {
     Context* from = current_ != nullptr ? &current_->ctx : &sched_ctx_;
     Context* to = &sched_ctx_;
     if (next != nullptr) {
@@ -286,7 +291,9 @@ class Worker {
       to = &next->ctx;
     }
     current_ = next;
-    leave_sched();  // the other side runs fiber code (the loop re-enters)
+    // The other side runs fiber code (the loop re-enters its section);
+    // with keep_section, the handover closes the section instead (yield).
+    if (!keep_section) leave_sched();
 #if defined(WEFT_INLINE_SWITCH)
     (void)dies;
     (void)balanced;
