@@ -24,8 +24,9 @@
 //
 // The handler is async-signal-safe: it claims the worker's preallocated
 // StackSample with a CAS (a lock-free atomic), copies the fiber's id and
-// name, walks the stack with absl::GetStackTraceWithContext (documented for
-// signal handlers; no allocation, no lock) and keeps errno. Symbolizing
+// name, follows the frame-pointer chain within the fiber's stack (or, where
+// there is none, absl::GetStackTraceWithContext, documented for signal
+// handlers: no allocation, no lock), and keeps errno. Symbolizing
 // (absl::Symbolize reads ELF files) happens later, on the monitor thread.
 //
 // The slot's hand-over: kIdle -> kRequested (monitor, release: the stamp
@@ -47,6 +48,7 @@
 
 #include "absl/debugging/stacktrace.h"
 #include "weft/core/internal/clock.h"
+#include "weft/core/private/runtime_core.h"
 #include "weft/core/private/worker.h"
 
 namespace weft::internal {
@@ -66,6 +68,26 @@ void pass_on(int sig, siginfo_t* info, void* uc) {
     g_previous.sa_handler(sig);
   }
   // SIG_DFL and SIG_IGN both ignore SIGURG.
+}
+
+// Follows the interrupted code's frame-pointer chain, inside the fiber's
+// own stack only (so every read is of mapped memory whatever rbp holds):
+// exact where frames keep their pointer (the profile and sanitizer
+// builds), a few words at most elsewhere, which the monitor drops when
+// they name no symbol. Not instrumented: it reads other frames' slots.
+__attribute__((no_sanitize("address", "thread"))) int walk_frame_pointers(
+    const ucontext_t* ctx, uintptr_t lo, uintptr_t hi, void** out, int max) {
+  uintptr_t fp = static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RBP]);
+  const uintptr_t sp = static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RSP]);
+  int n = 0;
+  while (n < max && fp >= sp && fp >= lo && fp + 2 * sizeof(void*) <= hi && fp % 8 == 0) {
+    const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
+    if (frame[1] == 0) break;
+    out[n++] = reinterpret_cast<void*>(frame[1]);
+    if (frame[0] <= fp) break;  // the chain must climb towards the stack's top
+    fp = frame[0];
+  }
+  return n;
 }
 
 void on_sample_signal(int sig, siginfo_t* info, void* uc) {
@@ -93,8 +115,16 @@ void on_sample_signal(int sig, siginfo_t* info, void* uc) {
     // addresses, and without frame pointers it may not get past it.
     const auto* ctx = static_cast<const ucontext_t*>(uc);
     s.frames[0] = reinterpret_cast<void*>(ctx->uc_mcontext.gregs[REG_RIP]);
-    s.depth = 1 + absl::GetStackTraceWithContext(s.frames + 1, StackSample::kMaxFrames - 1,
-                                                 /*skip_count=*/0, uc, nullptr);
+    // The fiber's stack lies below its control block (runtime_core.h).
+    const auto hi = reinterpret_cast<uintptr_t>(f);
+    const uintptr_t lo = hi - w->runtime()->stack_size();
+    s.depth = 1 + walk_frame_pointers(ctx, lo, hi, s.frames + 1, StackSample::kMaxFrames - 1);
+    // No chain (a frame without its pointer): absl's unwinder, which knows
+    // the signal frame, may still get further.
+    if (s.depth == 1) {
+      s.depth += absl::GetStackTraceWithContext(s.frames + 1, StackSample::kMaxFrames - 1,
+                                                /*skip_count=*/0, uc, nullptr);
+    }
   }
   // Release: pairs with the monitor's acquire load; the answer is its.
   s.state.store(StackSample::kDone, std::memory_order_release);
