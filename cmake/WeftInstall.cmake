@@ -1,6 +1,6 @@
 # `cmake --install` puts headers under include/weft/, the libraries, and a
 # CMake package so that another project can `find_package(weft)` and link
-# weft::weft.
+# weft::weft (and weft::hook, libweft_hook.so, for the syscall hooks).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -9,7 +9,7 @@ include(CMakePackageConfigHelpers)
 # -fsanitize flags and those macros to its users through weft::sanitize (see
 # WeftOptions.cmake). Every exported library requires C++20 (weft_cc_library).
 
-install(TARGETS weft_core weft_sync weft_io weft_weft EXPORT weftTargets
+install(TARGETS weft_core weft_sync weft_io weft_weft weft_hook EXPORT weftTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/weft.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/weft)

@@ -2,10 +2,12 @@
 # Checks that an installed weft works from another project, as a newcomer
 # would use it: installs BUILD_DIR with `cmake --install` into a temporary
 # prefix, configures consumer/ with find_package(weft) against that prefix
-# only, builds and runs its two programs:
+# only, builds and runs its three programs:
 #   consumer        fibers, Generators and Greenlets (values and exceptions
 #                   across their switches); prints sum=45, generator=0 1 3 6
 #                   10, greenlet=12 56 34 78, caught=generator greenlet
+#   hook_consumer   links weft::hook (libweft_hook.so) too; prints
+#                   hook=enabled and "usleep parked only its fiber"
 #   readme_example  the first ```cpp block of README.md, extracted now (so the
 #                   README cannot drift from what compiles); it sleeps 1 s in
 #                   two fibers and prints fib(20) = 6765 and a <Fiber ...> line
@@ -55,6 +57,8 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" ||
 [ -f "$prefix/include/weft/weft.h" ] || fail "include/weft/weft.h not installed"
 config="$(find "$prefix" -name weftConfig.cmake -print -quit)"
 [ -n "$config" ] || fail "weftConfig.cmake not installed"
+[ -n "$(find "$prefix" -name 'libweft_hook.so*' -print -quit)" ] ||
+  fail "libweft_hook.so (weft::hook) not installed"
 
 # The README's first C++ block, verbatim: the lines between the first line
 # that is exactly ```cpp and the next line that is exactly ```.
@@ -99,7 +103,7 @@ if [ -n "$probe" ]; then
     nm "$obj" | grep " U $probe" >/dev/null ||
       fail "$(basename "$obj") calls no $probe*: the installed weft::weft did not pass on -fsanitize=$sanitize"
   done < <(find "$tmp/build/CMakeFiles" -name '*.o' -print0)
-  [ "$n" -eq 2 ] || fail "expected 2 object files under $tmp/build/CMakeFiles, found $n"
+  [ "$n" -eq 3 ] || fail "expected 3 object files under $tmp/build/CMakeFiles, found $n"
 fi
 
 # run NAME — runs the consumer's program NAME; its output goes to $out. It
@@ -118,6 +122,10 @@ run() {
 run consumer
 [ "$out" = "$(printf 'sum=45\ngenerator=0 1 3 6 10\ngreenlet=12 56 34 78\ncaught=generator greenlet')" ] ||
   fail "consumer: expected sum=45, generator=0 1 3 6 10, greenlet=12 56 34 78, caught=generator greenlet"
+
+run hook_consumer
+[ "$out" = "$(printf 'hook=enabled\nusleep parked only its fiber')" ] ||
+  fail "hook_consumer: expected hook=enabled and 'usleep parked only its fiber'"
 
 t0="$(date +%s%N)"
 run readme_example
