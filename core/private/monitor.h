@@ -58,7 +58,9 @@ class Monitor {
   };
 
   void run();
-  void check(int worker, Episode& e, int64_t now_ns);
+  // Looks at one worker; true if it still runs the fiber it ran at the
+  // last look and an action on that episode is still due.
+  bool check(int worker, Episode& e, int64_t now_ns);
   void report(int worker, uint64_t stamp, int64_t held_ns);
   bool all_asleep() const;
   void park();
@@ -66,7 +68,10 @@ class Monitor {
 
   RuntimeCore* const rt_;
   const MonitorOptions options_;
-  const int64_t tick_ns_;
+  // The interval between looks: min while an action may be due, doubling
+  // up to max while every worker moves on (see "Ticks" in monitor.cc).
+  const int64_t max_tick_ns_;
+  const int64_t min_tick_ns_;
   std::thread thread_;
   bool started_ = false;  // start()/stop() run on the runtime's owner thread
   // 1 while stop() has been called; the tick's futex word.
