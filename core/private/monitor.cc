@@ -55,6 +55,11 @@
 // monitor never pushes or pops it). The worker rejoins by itself: when the
 // call returns, the fiber goes on, and the next pick finds whatever is left.
 // Counted once per episode (WorkerStats::handoffs), when there was work.
+// Not handed over: the blocked worker's timer heap (owner-only too, and
+// its adds and removes run outside scheduler sections), so a fiber that
+// parked there with a deadline wakes only when the worker returns; and
+// what lands in its private queues later in the same episode (only the
+// blocked thread itself puts anything there).
 //
 // Blocking detector. After blocking_threshold (opt-in, 100 ms by default)
 // in one episode, the monitor signals the worker thread for its stack
