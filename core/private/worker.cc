@@ -173,7 +173,7 @@ void Worker::loop() {
     // Still this worker's thread: the scheduler loop never migrates.
     enter_sched_outer();
   }
-  leave_sched();
+  // Left in its section: the thread runs no fiber code any more.
 }
 
 void Worker::exit_current(Handover* h) {
