@@ -1,8 +1,11 @@
 #include "weft/core/internal/stack_pool.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -13,6 +16,12 @@ namespace {
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  // Linux 6.13; Debian 12's headers predate it
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
+#ifndef PIDFD_SELF
+#define PIDFD_SELF (-10001)  // Linux 6.15: "this process" for process_madvise
+#endif
 
 constexpr std::size_t kPage = 4096;
 constexpr uint32_t kChunkSlots = 64;
@@ -22,6 +31,33 @@ constexpr std::size_t kMaxMprotectGuards = 16384;
 constexpr uint64_t kCanary = 0x5745465447554152ull;  // "WEFTGUAR"
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Whether process_madvise may give this process any advice (Linux >= 6.13).
+// Cleared, for every pool, by the first call the kernel refuses.
+std::atomic<bool> g_batch_advice{true};
+
+// Gives `advice` to every page range of `iov` in one system call: true if
+// the kernel applied it to all of them. process_madvise takes up to
+// UIO_MAXIOV (1024) ranges; PIDFD_SELF names this process without an fd
+// (Linux >= 6.15), and older kernels get a pidfd opened for the call.
+bool advise_batch(iovec* iov, std::size_t n, int advice) {
+  if (!g_batch_advice.load(std::memory_order_relaxed)) return false;
+  std::size_t want = 0;
+  for (std::size_t i = 0; i < n; ++i) want += iov[i].iov_len;
+  long r = syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u);
+  if (r < 0 && errno == EBADF) {
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0u));
+    if (pidfd >= 0) {
+      r = syscall(SYS_process_madvise, pidfd, iov, n, advice, 0u);
+      close(pidfd);
+    }
+  }
+  if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM || errno == EBADF)) {
+    // Relaxed: a hint that only spares later pools a refused call.
+    g_batch_advice.store(false, std::memory_order_relaxed);
+  }
+  return r >= 0 && static_cast<std::size_t>(r) == want;
+}
 
 }  // namespace
 
@@ -60,6 +96,39 @@ bool StackPool::install_guard(char* guard) {
 }
 
 StackPool::Chunk* StackPool::new_chunk() {
+  Chunk* c = carve_chunk();
+  prepare_chunk(c);
+  return c;
+}
+
+// Readies every slot of a fresh chunk before its first spawn, in two system
+// calls for the whole chunk instead of a guard install and a page fault per
+// slot: MADV_GUARD_INSTALL on every guard, MADV_POPULATE_WRITE on every top
+// page (the page a fiber's control block, closure and first frames share;
+// often all it ever touches). Measured on this project's VM, per slot: a
+// first-touch fault 15-18 us, madvise(MADV_POPULATE_WRITE) of the one page
+// 3.4 us, the same batched 64 at a time 0.9-1.2 us; a guard 1.8 us alone,
+// 0.3 us batched. The first touch of a populated page still costs this VM
+// 11-14 us (its hypervisor fills its own page tables then), but the
+// guest's fault path goes: weft_peer sleepers -n 200000 -workers 1, task-clock
+// 2.3-3.0 s against 3.4-4.6 s, sys 0.5-0.7 s against 1.5-2.1 s. Where the
+// kernel refuses the batch (older than 6.13) take_fresh installs each guard
+// itself and the first touch faults.
+void StackPool::prepare_chunk(Chunk* c) {
+  iovec iov[kChunkSlots];
+  for (uint32_t i = 0; i < c->count; ++i) {
+    iov[i] = {c->first_top + static_cast<std::size_t>(i) * stride_ - stride_, kPage};
+  }
+  if (guard_mode() == GuardMode::kMadvise) {
+    c->guarded = advise_batch(iov, c->count, MADV_GUARD_INSTALL);
+  }
+  for (uint32_t i = 0; i < c->count; ++i) {
+    iov[i].iov_base = c->first_top + static_cast<std::size_t>(i) * stride_ - kPage;
+  }
+  advise_batch(iov, c->count, MADV_POPULATE_WRITE);  // else the first touch faults
+}
+
+StackPool::Chunk* StackPool::carve_chunk() {
   LockGuard lock(mu_);
   if (slab_cursor_ == slab_end_) {
     std::size_t bytes = stride_ * kSlabSlots;
@@ -93,7 +162,7 @@ SlotHeader* StackPool::take_fresh(Chunk* c) {
   uint32_t i = c->used.load(std::memory_order_relaxed);
   if (i == c->count) return nullptr;
   char* top = c->first_top + static_cast<std::size_t>(i) * stride_;
-  bool canary = install_guard(top - stride_);
+  bool canary = c->guarded ? false : install_guard(top - stride_);
   auto* h = new (top - control_bytes_) SlotHeader;
   h->has_canary = canary;
   if (init_slot_ != nullptr) init_slot_(h);

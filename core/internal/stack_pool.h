@@ -13,6 +13,9 @@
 // Memory: slabs are mapped MAP_NORESERVE and MADV_NOHUGEPAGE, so a slot costs
 // only the pages its fiber touched (one 4 KiB page for an idle fiber). Slabs
 // are never unmapped while the runtime lives; a reused stack never faults.
+// Slots are handed out a chunk at a time, and a fresh chunk is readied in
+// bulk: every guard installed and every top page (control block, closure,
+// first frames) populated in one process_madvise each (see prepare_chunk).
 //
 // Guard pages: madvise(MADV_GUARD_INSTALL) (Linux >= 6.13) marks the guard
 // without creating a new mapping, so a million guarded stacks stay within
@@ -78,6 +81,9 @@ class StackPool {
     // Slots handed out so far; written by the cache that owns the chunk,
     // read by the shutdown scan (relaxed: see SlotHeader::state).
     std::atomic<uint32_t> used{0};
+    // Every slot's guard went in with the chunk (prepare_chunk). Written
+    // before the chunk is handed to its one owner.
+    bool guarded = false;
   };
 
   // Takes a free slot from the shared list, or a fresh one. Thread-safe, locks.
@@ -117,6 +123,8 @@ class StackPool {
     std::size_t bytes;
   };
   bool install_guard(char* guard);  // true if it fell back to a canary
+  Chunk* carve_chunk();
+  void prepare_chunk(Chunk* c);
 
   const std::size_t stack_size_;
   const std::size_t control_bytes_;
