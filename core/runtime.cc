@@ -42,7 +42,8 @@ namespace {
 internal::CoreOptions resolve(const RuntimeOptions& o) {
   int workers = o.workers;
   if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return {workers, o.stack_size != 0 ? o.stack_size : default_stack_size(), o.run_queue_capacity};
+  return {workers, o.stack_size != 0 ? o.stack_size : default_stack_size(), o.run_queue_capacity,
+          o.stack_reserve};
 }
 }  // namespace
 
@@ -76,6 +77,7 @@ RuntimeStats Runtime::stats() const {
   }
   s.live_fibers = core_->live_fibers();
   s.stacks_carved = core_->stack_pool().slots_carved();
+  s.stacks_released = core_->stack_pool().slots_released();
   s.stack_size = core_->stack_size();
   return s;
 }

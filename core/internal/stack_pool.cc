@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -153,6 +154,7 @@ StackPool::Chunk* StackPool::carve_chunk() {
   auto* c = new Chunk;
   c->first_top = slab_cursor_ + stride_;  // a slot's top is the next slot's base
   c->count = kChunkSlots;
+  c->index = static_cast<uint32_t>(chunks_.size());
   slab_cursor_ += stride_ * kChunkSlots;
   chunks_.push_back(c);
   return c;
@@ -166,6 +168,8 @@ SlotHeader* StackPool::take_fresh(Chunk* c) {
   auto* h = new (top - control_bytes_) SlotHeader;
   h->has_canary = canary;
   if (init_slot_ != nullptr) init_slot_(h);
+  h->index = static_cast<uint8_t>(i);
+  h->chunk = c->index;
   // Publishes the constructed header to for_each_slot (acquire load there).
   c->used.store(i + 1, std::memory_order_release);
   slots_carved_.fetch_add(1, std::memory_order_relaxed);
@@ -185,12 +189,15 @@ SlotHeader* StackPool::take_shared() {
         SlotHeader* h = shared_free_;
         shared_free_ = h->next_free;
         --shared_count_;
+        publish_shared_count();
         return h;
       }
-      if (shared_chunk_ != nullptr) {
+      if (shared_chunk_ != nullptr && released_chunks_.empty()) {
         if (SlotHeader* h = take_fresh(shared_chunk_)) return h;
       }
     }
+    SlotHeader* h = nullptr;
+    if (take_released(1, &h) != 0) return h;
     Chunk* c = new_chunk();  // takes mu_ itself
     LockGuard lock(mu_);
     shared_chunk_ = c;  // a chunk another thread installed meanwhile is simply abandoned
@@ -202,6 +209,7 @@ void StackPool::give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n) {
   tail->next_free = shared_free_;
   shared_free_ = head;
   shared_count_ += n;
+  publish_shared_count();
 }
 
 std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
@@ -216,7 +224,154 @@ std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
   if (n == 0) return 0;
   shared_free_ = last->next_free;
   shared_count_ -= n;
+  publish_shared_count();
   last->next_free = nullptr;
+  *head = first;
+  return n;
+}
+
+// Giving memory back (Go's scavenger, on a smaller scale). A burst of a
+// million fibers leaves a million free slots, each with its touched pages
+// resident (4 GiB for a million sleepers' stacks in all), pooled for a
+// burst that may never come again. release_idle, called by a worker that
+// is about to sleep (so never on a spawn's path), keeps the first `keep`
+// slots of the shared list and gives the pages of the rest back, one batch
+// at a time, in one process_madvise(MADV_DONTNEED) per batch; the worker
+// checks for work between batches. The header page goes too, so a released
+// slot is in no free list: a bit in its chunk's mask says where it is, and
+// take_released rebuilds the header (the one page fault a fresh slot
+// would cost as well) before any fresh slot is carved. Guards are kept:
+// MADV_DONTNEED leaves guard markers (and mprotect) in place; a canary
+// slot (no guard) is never released, as its canary would go with the page.
+//
+// The slot's wake-up epoch goes with the page. Stale references to a
+// finished fiber (a timer entry not yet swept, a poller word) compare a
+// token with it, so a rebuilt slot must not restart at 0: its epoch starts
+// at epoch_floor_, above every epoch a released slot ever reached. They
+// read a released slot's zero page as epoch 0, which no token matches.
+//
+// Rejected: MADV_FREE (RSS falls only under memory pressure, so a burst's
+// memory looks leaked), and keeping released slots on a list linked
+// through their own headers (the link would keep each header page resident:
+// for a sleeper, its only page).
+void StackPool::enable_release(uint64_t (*epoch_of)(SlotHeader*),
+                               void (*set_epoch)(SlotHeader*, uint64_t)) {
+  epoch_of_ = epoch_of;
+  set_epoch_ = set_epoch;
+}
+
+std::size_t StackPool::release_idle(std::size_t keep) {
+  if (epoch_of_ == nullptr || shared_count_hint_.load(std::memory_order_relaxed) <= keep) return 0;
+  SlotHeader* batch[kReleaseBatch];
+  std::size_t n = 0;
+  {
+    LockGuard lock(mu_);
+    while (shared_count_ > keep && n < kReleaseBatch) {
+      SlotHeader* h = shared_free_;
+      shared_free_ = h->next_free;
+      --shared_count_;
+      batch[n++] = h;
+    }
+    publish_shared_count();
+  }
+  if (n == 0) return 0;
+  // Read what the header knows before its page goes.
+  struct Where {
+    uint32_t chunk;
+    uint8_t index;
+  };
+  Where where[kReleaseBatch];
+  iovec iov[kReleaseBatch];
+  std::size_t released = 0;
+  uint64_t max_epoch = 0;
+  SlotHeader* kept = nullptr;  // canary slots, back to the list
+  SlotHeader* kept_tail = nullptr;
+  std::size_t kept_n = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    SlotHeader* h = batch[i];
+    if (h->has_canary) {
+      h->next_free = kept;
+      kept = h;
+      if (kept_tail == nullptr) kept_tail = h;
+      ++kept_n;
+      continue;
+    }
+    max_epoch = std::max(max_epoch, epoch_of_(h));
+    where[released] = {h->chunk, h->index};
+    iov[released] = {lo_of(h), stack_size_};
+    ++released;
+  }
+  if (released != 0 && !advise_batch(iov, released, MADV_DONTNEED)) {
+    for (std::size_t i = 0; i < released; ++i) madvise(iov[i].iov_base, stack_size_, MADV_DONTNEED);
+  }
+  LockGuard lock(mu_);
+  if (kept != nullptr) {
+    kept_tail->next_free = shared_free_;
+    shared_free_ = kept;
+    shared_count_ += kept_n;
+    publish_shared_count();
+  }
+  // Tokens of a wait are below epoch + 4 (kEpochStep); keep a multiple of 4.
+  epoch_floor_ = std::max(epoch_floor_, (max_epoch + 4) & ~uint64_t{3});
+  for (std::size_t i = 0; i < released; ++i) {
+    Chunk* c = chunks_[where[i].chunk];
+    const uint64_t bit = uint64_t{1} << where[i].index;
+    if (c->takeable == 0) released_chunks_.push_back(where[i].chunk);
+    c->takeable |= bit;
+    // Relaxed: the scan may still read this slot's header, or the zero
+    // page (state kFree), either is harmless; it must just not skip a live one.
+    c->released.store(c->released.load(std::memory_order_relaxed) | bit,
+                      std::memory_order_relaxed);
+  }
+  released_count_.fetch_add(released, std::memory_order_relaxed);
+  return released;
+}
+
+std::size_t StackPool::take_released(std::size_t max, SlotHeader** head) {
+  if (released_count_.load(std::memory_order_relaxed) == 0) return 0;
+  struct Taken {
+    Chunk* chunk;
+    uint8_t index;
+  };
+  Taken taken[64];
+  std::size_t n = 0;
+  uint64_t floor;
+  max = std::min<std::size_t>(max, 64);
+  {
+    LockGuard lock(mu_);
+    floor = epoch_floor_;
+    while (n < max && !released_chunks_.empty()) {
+      Chunk* c = chunks_[released_chunks_.back()];
+      while (c->takeable != 0 && n < max) {
+        int i = __builtin_ctzll(c->takeable);
+        c->takeable &= c->takeable - 1;
+        taken[n++] = {c, static_cast<uint8_t>(i)};
+      }
+      if (c->takeable == 0) released_chunks_.pop_back();
+    }
+  }
+  if (n == 0) return 0;
+  released_count_.fetch_sub(n, std::memory_order_relaxed);
+  SlotHeader* first = nullptr;
+  for (std::size_t k = n; k-- > 0;) {
+    char* top = taken[k].chunk->first_top + static_cast<std::size_t>(taken[k].index) * stride_;
+    auto* h = new (top - control_bytes_) SlotHeader;
+    if (init_slot_ != nullptr) init_slot_(h);
+    h->index = taken[k].index;
+    h->chunk = taken[k].chunk->index;
+    set_epoch_(h, floor);
+    h->next_free = first;
+    first = h;
+  }
+  // Rebuilt: the scan may read them again. Outside the first lock, so the
+  // page faults of the rebuild hold up no other take.
+  LockGuard lock(mu_);
+  for (std::size_t k = 0; k < n; ++k) {
+    Chunk* c = taken[k].chunk;
+    // Release: pairs with for_each_slot's acquire; it then sees the header.
+    c->released.store(c->released.load(std::memory_order_relaxed) & ~(uint64_t{1} << taken[k].index),
+                      std::memory_order_release);
+  }
   *head = first;
   return n;
 }
@@ -254,6 +409,9 @@ SlotHeader* StackCache::take() {
   if (head_ == nullptr) {
     count_ = pool_->take_shared_batch(kRefill, &head_);
   }
+  if (head_ == nullptr) {
+    count_ = pool_->take_released(kRefill, &head_);
+  }
   if (head_ != nullptr) {
     SlotHeader* h = head_;
     head_ = h->next_free;
@@ -266,6 +424,24 @@ SlotHeader* StackCache::take() {
     }
     chunk_ = pool_->new_chunk();
   }
+}
+
+void StackCache::trim(std::size_t keep) {
+  if (count_ <= keep) return;
+  SlotHeader* rest;
+  if (keep == 0) {
+    rest = head_;
+    head_ = nullptr;
+  } else {
+    SlotHeader* keep_tail = head_;
+    for (std::size_t i = 1; i < keep; ++i) keep_tail = keep_tail->next_free;
+    rest = keep_tail->next_free;
+    keep_tail->next_free = nullptr;
+  }
+  SlotHeader* tail = rest;
+  while (tail->next_free != nullptr) tail = tail->next_free;
+  pool_->give_shared(rest, tail, count_ - keep);
+  count_ = keep;
 }
 
 void StackCache::give(SlotHeader* h) {

@@ -58,6 +58,20 @@ void init_fiber_slot(SlotHeader* h) {
   f->has_canary = canary;
 }
 
+// The wake-up epoch, which must survive a released slot's rebuild (see
+// "Giving memory back" in stack_pool.cc). Relaxed: the slot is free, and
+// nobody but stale wakers (who only compare it) touches it.
+uint64_t fiber_epoch(SlotHeader* h) {
+  return static_cast<FiberControl*>(h)->epoch.load(std::memory_order_relaxed);
+}
+void set_fiber_epoch(SlotHeader* h, uint64_t e) {
+  static_cast<FiberControl*>(h)->epoch.store(e, std::memory_order_relaxed);
+}
+
+// Stacks an idle worker keeps in its own cache; the rest go to the shared
+// list, whose surplus over RuntimeOptions::stack_reserve is released.
+constexpr std::size_t kIdleCacheKeep = 64;
+
 char* align_down(char* p, std::size_t a) {
   return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t{a} - 1));
 }
@@ -65,7 +79,10 @@ char* align_down(char* p, std::size_t a) {
 }  // namespace
 
 RuntimeCore::RuntimeCore(const CoreOptions& options)
-    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), idle_workers_(options.workers, &poller_) {
+    : pool_(options.stack_size, kControlBytes, &init_fiber_slot),
+      idle_workers_(options.workers, &poller_),
+      stack_reserve_(options.stack_reserve) {
+  pool_.enable_release(&fiber_epoch, &set_fiber_epoch);
   register_overflow_pool(&pool_);
   init_asymmetric_fence();  // before any fiber of ours can park
   workers_.reserve(options.workers);
@@ -211,6 +228,11 @@ void RuntimeCore::release_slot(FiberControl* f) {
   } else {
     pool_.give_shared(f, f, 1);
   }
+}
+
+std::size_t RuntimeCore::release_idle_stacks(StackCache& cache) {
+  cache.trim(kIdleCacheKeep);
+  return pool_.release_idle(stack_reserve_);
 }
 
 void RuntimeCore::wake(FiberControl* f) {

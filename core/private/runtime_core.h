@@ -23,6 +23,7 @@ struct CoreOptions {
   int workers;
   std::size_t stack_size;
   std::size_t run_queue_capacity;
+  std::size_t stack_reserve;  // RuntimeOptions::stack_reserve
 };
 
 class RuntimeCore {
@@ -86,6 +87,12 @@ class RuntimeCore {
   StackPool& stack_pool() { return pool_; }
   std::size_t stack_size() const { return pool_.stack_size(); }
 
+  // Called by an idle worker before it sleeps: trims its stack cache and
+  // gives the memory of one batch of surplus pooled stacks back (see
+  // "Giving memory back" in stack_pool.cc). Returns how many it released;
+  // non-zero means "look for work, then come back for the next batch".
+  std::size_t release_idle_stacks(StackCache& cache);
+
   // Reserves fiber ids in blocks so workers do not share a counter line.
   uint64_t reserve_ids(uint64_t n) { return next_id_.fetch_add(n, std::memory_order_relaxed); }
 
@@ -114,6 +121,7 @@ class RuntimeCore {
   // Outside threads still inside this runtime's code: spawns between
   // allocate() and the end of start(), and wake() from outside.
   std::atomic<uint64_t> external_busy_{0};
+  const std::size_t stack_reserve_;
 };
 
 // The entry point of every fiber (see Context::make); in core/fiber.cc.

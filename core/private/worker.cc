@@ -429,6 +429,9 @@ bool Worker::any_work_visible() {
 }
 
 void Worker::sleep() {
+  // Idle: give surplus pooled stacks' memory back, a batch at a time, and
+  // look for work again between batches (stack_pool.cc).
+  if (rt_->release_idle_stacks(stacks_) != 0) return;
   IdleWorkers& idle = rt_->idle_workers();
   idle.prepare_sleep(index_);
   // Re-check after announcing ourselves (the fence is in prepare_sleep).
