@@ -94,6 +94,7 @@ constexpr int kStealRounds = 4;
 constexpr std::size_t kMaxStealBatch = 32;
 constexpr uint64_t kIdBlock = 1024;
 constexpr std::size_t kWokenSpreadBatch = 8;  // see place_woken_batch
+constexpr std::size_t kSpawnWakeDepth = 32;   // see requeue_spawned
 
 thread_local Worker* t_worker = nullptr;
 
@@ -551,6 +552,21 @@ void Worker::push_run_queue(FiberControl* f) {
 void Worker::requeue(FiberControl* f) {
   push_run_queue(f);
   rt_->idle_workers().notify_local();
+}
+
+// A burst of spawns (one fiber spawning a million sleepers) woke the
+// sleeping worker for every spawn: it stole the one fiber there was, ran it
+// to its first wait in a microsecond, found nothing more and slept again,
+// and every spawn paid a futex wake (weft_peer sleepers -n 300000, 2
+// workers: 226k futex calls, 200k context switches). So a spawn wakes a
+// sleeper only for the first fiber of its batch (a parent that spawns one
+// child and then computes must not hide it) and once kSpawnWakeDepth have
+// piled up here, enough for a thief to take a batch (half, up to 32).
+void Worker::requeue_spawned(FiberControl* f) {
+  push_run_queue(f);
+  if (spawn_batch_ == 1 || runq_.size_hint() >= kSpawnWakeDepth) {
+    rt_->idle_workers().notify_local();
+  }
 }
 
 void Worker::schedule_woken_slow(FiberControl* f) {
