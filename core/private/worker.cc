@@ -78,6 +78,7 @@
 #include "weft/core/private/worker.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -387,10 +388,13 @@ FiberControl* Worker::steal() {
   const int n = rt_->worker_count();
   for (int round = 0; round < kStealRounds; ++round) {
     int start = static_cast<int>(next_random() % static_cast<uint32_t>(n));
+    bool saw_work = false;
     for (int i = 0; i < n; ++i) {
       int v = (start + i) % n;
       if (v == index_) continue;
       RunQueue<FiberControl>& victim = rt_->worker(v)->runq_;
+      if (victim.size_hint() == 0) continue;  // a load, where steal() pays a fence
+      saw_work = true;
       FiberControl* f = victim.steal();
       if (f == nullptr) continue;
       // Take up to half of what is left, so we do not come back at once.
@@ -413,9 +417,19 @@ FiberControl* Worker::steal() {
       return f;
     }
     // A short backoff (~3 us in all) before the next round; a due timer of
-    // our own ends the search at once.
+    // our own ends the search at once. When every queue was empty the
+    // backoff yields the core instead of spinning on it: spinning, with one
+    // fiber spawning on the other worker, was 28% of a contended profile
+    // (issue #14), and a CPU-bound neighbour process (or the worker doing
+    // the work, if the kernel put both on one core) needs it more. With
+    // nothing else runnable here, sched_yield returns at once, a backoff of
+    // about the same length.
     if (!timers_.empty() && timers_.next_deadline() <= monotonic_now_ns()) break;
-    for (int spin = 0; spin < 16 << round; ++spin) cpu_relax();
+    if (saw_work) {
+      for (int spin = 0; spin < 16 << round; ++spin) cpu_relax();
+    } else {
+      sched_yield();
+    }
   }
   idle.end_search(false);
   return nullptr;
