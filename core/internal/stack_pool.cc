@@ -190,6 +190,7 @@ SlotHeader* StackPool::take_shared() {
         shared_free_ = h->next_free;
         --shared_count_;
         publish_shared_count();
+        note_activity();
         return h;
       }
       if (shared_chunk_ != nullptr && released_chunks_.empty()) {
@@ -210,6 +211,7 @@ void StackPool::give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n) {
   shared_free_ = head;
   shared_count_ += n;
   publish_shared_count();
+  note_activity();
 }
 
 std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
@@ -225,6 +227,7 @@ std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
   shared_free_ = last->next_free;
   shared_count_ -= n;
   publish_shared_count();
+  note_activity();
   last->next_free = nullptr;
   *head = first;
   return n;
@@ -349,6 +352,7 @@ std::size_t StackPool::take_released(std::size_t max, SlotHeader** head) {
       }
       if (c->takeable == 0) released_chunks_.pop_back();
     }
+    if (n != 0) note_activity();
   }
   if (n == 0) return 0;
   released_count_.fetch_sub(n, std::memory_order_relaxed);

@@ -133,6 +133,9 @@ class StackPool {
   static constexpr std::size_t kReleaseBatch = 1024;
   // Slots released and not taken again since.
   std::size_t slots_released() const { return released_count_.load(std::memory_order_relaxed); }
+  // Counts the shared list's takes and gives (not releases): a release
+  // waits until it has stopped moving. Relaxed.
+  uint64_t activity() const { return activity_.load(std::memory_order_relaxed); }
   // Free slots on the shared list (resident).
   std::size_t shared_free() const { return shared_count_hint_.load(std::memory_order_relaxed); }
 
@@ -166,6 +169,11 @@ class StackPool {
   void publish_shared_count() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     shared_count_hint_.store(shared_count_, std::memory_order_relaxed);
   }
+  // A take or give of the shared list, for activity(). Under mu_, so a
+  // plain load and store do.
+  void note_activity() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    activity_.store(activity_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   const std::size_t stack_size_;
   const std::size_t control_bytes_;
@@ -188,6 +196,7 @@ class StackPool {
   // Relaxed gauges for stats and for a cheap "anything to release?" check.
   std::atomic<std::size_t> released_count_{0};
   std::atomic<std::size_t> shared_count_hint_{0};
+  std::atomic<uint64_t> activity_{0};
   // A copy of the slab table readable without the lock by the signal handler:
   // fixed capacity, entries published with release and never changed after.
   static constexpr std::size_t kMaxSlabs = 1 << 16;

@@ -445,8 +445,10 @@ bool Worker::any_work_visible() {
 
 void Worker::sleep() {
   // Idle: give surplus pooled stacks' memory back, a batch at a time, and
-  // look for work again between batches (stack_pool.cc).
-  if (rt_->release_idle_stacks(stacks_) != 0) return;
+  // look for work again between batches (stack_pool.cc); or wake when it
+  // will be due.
+  int64_t release_due = -1;
+  if (rt_->release_idle_stacks(stacks_, &release_due) != 0) return;
   IdleWorkers& idle = rt_->idle_workers();
   idle.prepare_sleep(index_);
   // Re-check after announcing ourselves (the fence is in prepare_sleep).
@@ -459,7 +461,9 @@ void Worker::sleep() {
   // so an idle worker holds only live timers (and stats() says so).
   if (timers_.wants_idle_sweep()) sweep_timers();
   collecting_woken_ = true;
-  idle.sleep(index_, timers_.empty() ? -1 : timers_.next_deadline());
+  int64_t deadline = timers_.empty() ? -1 : timers_.next_deadline();
+  if (release_due >= 0 && (deadline < 0 || release_due < deadline)) deadline = release_due;
+  idle.sleep(index_, deadline);
   collecting_woken_ = false;
   if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
   place_woken_batch();
