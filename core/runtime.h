@@ -48,12 +48,15 @@ struct RuntimeOptions {
   std::size_t run_queue_capacity = 4096;
   // Free stacks kept resident for the next burst of spawns. When a burst
   // ends (a million sleepers woke and finished, ten thousand connections
-  // closed), a worker with nothing to do gives the memory of the pooled
+  // closed) and no stack has been taken from or given to the pool for
+  // 200 ms, a worker with nothing to do gives the memory of the pooled
   // stacks beyond these back to the kernel (MADV_DONTNEED), a batch at a time
   // between looks for work, so the process's RSS returns to about where it
   // was. A released stack's next spawn takes one page fault, as a fresh one
   // does. 1024 idle stacks cost ~4 MiB at one touched page each, plus 64
-  // per worker kept in its own cache.
+  // per worker kept in its own cache. Example:
+  //   weft::Runtime rt({.stack_reserve = 10000});  // keep more for bursts
+  // Runtime::stats().stacks_released counts what is given back.
   std::size_t stack_reserve = 1024;
 
   // OK, or InvalidArgument saying which field is wrong and why.
