@@ -57,7 +57,7 @@ internal::CoreOptions resolve(const RuntimeOptions& o) {
   m.blocking_ns = o.detect_blocking ? absl::ToInt64Nanoseconds(o.blocking_threshold) : 0;
   m.on_blocking = o.on_blocking;
   return {workers, o.stack_size != 0 ? o.stack_size : default_stack_size(), o.run_queue_capacity,
-          std::move(m)};
+          o.stack_reserve, std::move(m)};
 }
 }  // namespace
 
@@ -92,6 +92,7 @@ RuntimeStats Runtime::stats() const {
   }
   s.live_fibers = core_->live_fibers();
   s.stacks_carved = core_->stack_pool().slots_carved();
+  s.stacks_released = core_->stack_pool().slots_released();
   s.stack_size = core_->stack_size();
   return s;
 }

@@ -78,6 +78,18 @@ struct RuntimeOptions {
   // restarts it (nanosleep, poll, select, epoll_wait return EINTR): once
   // per reported episode.
   std::function<void(const BlockingReport&)> on_blocking = nullptr;
+  // Free stacks kept resident for the next burst of spawns. When a burst
+  // ends (a million sleepers woke and finished, ten thousand connections
+  // closed) and no stack has been taken from or given to the pool for
+  // 200 ms, a worker with nothing to do gives the memory of the pooled
+  // stacks beyond these back to the kernel (MADV_DONTNEED), a batch at a time
+  // between looks for work, so the process's RSS returns to about where it
+  // was. A released stack's next spawn takes one page fault, as a fresh one
+  // does. 1024 idle stacks cost ~4 MiB at one touched page each, plus 64
+  // per worker kept in its own cache. Example:
+  //   weft::Runtime rt({.stack_reserve = 10000});  // keep more for bursts
+  // Runtime::stats().stacks_released counts what is given back.
+  std::size_t stack_reserve = 1024;
 
   // OK, or InvalidArgument saying which field is wrong and why.
   absl::Status validate() const;
@@ -114,6 +126,7 @@ struct RuntimeStats {
   uint64_t live_fibers = 0;      // spawned and not finished
   uint64_t timers = 0;           // timer entries held now, all workers (WorkerStats::timers)
   std::size_t stacks_carved = 0; // stack slots ever created (pooled for reuse)
+  std::size_t stacks_released = 0; // pooled stacks whose memory was given back (not reused since)
   std::size_t stack_size = 0;
 };
 

@@ -12,7 +12,12 @@
 //
 // Memory: slabs are mapped MAP_NORESERVE and MADV_NOHUGEPAGE, so a slot costs
 // only the pages its fiber touched (one 4 KiB page for an idle fiber). Slabs
-// are never unmapped while the runtime lives; a reused stack never faults.
+// are never unmapped while the runtime lives; a reused stack never faults,
+// unless its pages were given back while it sat idle (release_idle, the
+// runtime's bounded warm reserve: see "Giving memory back" in the .cc).
+// Slots are handed out a chunk at a time, and a fresh chunk is readied in
+// bulk: every guard installed and every top page (control block, closure,
+// first frames) populated in one process_madvise each (see prepare_chunk).
 //
 // Guard pages: madvise(MADV_GUARD_INSTALL) (Linux >= 6.13) marks the guard
 // without creating a new mapping, so a million guarded stacks stay within
@@ -47,6 +52,10 @@ struct SlotHeader {
   // killing re-validates through the fiber's own atomics.
   std::atomic<SlotState> state{SlotState::kFree};
   bool has_canary = false;  // no guard page: a canary word guards the bottom
+  // Where the slot sits: slot `index` of the pool's chunk `chunk`. Set when
+  // it is carved (or rebuilt after a release); read by release_idle.
+  uint8_t index = 0;
+  uint32_t chunk = 0;
 };
 
 enum class GuardMode { kMadvise, kMprotect, kCanary };
@@ -75,9 +84,22 @@ class StackPool {
   struct Chunk {
     char* first_top;            // top of the first slot
     uint32_t count;             // slots in the chunk
+    uint32_t index;             // in the pool's chunks_
     // Slots handed out so far; written by the cache that owns the chunk,
     // read by the shutdown scan (relaxed: see SlotHeader::state).
     std::atomic<uint32_t> used{0};
+    // Every slot's guard went in with the chunk (prepare_chunk). Written
+    // before the chunk is handed to its one owner.
+    bool guarded = false;
+    // Bit i: slot i's pages were given back (release_idle) and its header
+    // is gone or being rebuilt; it is in no free list. Written under mu_;
+    // read by for_each_slot without it (acquire, pairs with the release
+    // stores), which skips these slots: their headers are not there to
+    // read (and each read of a released page would fault).
+    std::atomic<uint64_t> released{0};
+    // The released slots a take may rebuild: `released` less those being
+    // rebuilt now. Guarded by the pool's mu_.
+    uint64_t takeable = 0;
   };
 
   // Takes a free slot from the shared list, or a fresh one. Thread-safe, locks.
@@ -86,11 +108,36 @@ class StackPool {
   void give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n);
   // Moves up to `max` slots from the shared list into a chain; returns count.
   std::size_t take_shared_batch(std::size_t max, SlotHeader** head);
+  // Takes up to `max` released slots, rebuilt and linked through next_free
+  // (head returned); 0 if none.
+  std::size_t take_released(std::size_t max, SlotHeader** head);
   // A fresh chunk for one cache's exclusive use.
   Chunk* new_chunk();
   // Turns the next unused slot of `c` (owned by the caller) into a slot with
   // its guard installed; null when the chunk is used up.
   SlotHeader* take_fresh(Chunk* c);
+
+  // Lets release_idle give slots' pages back. A slot's control block holds a
+  // wake-up epoch that must never go backwards across reuse (a stale timer
+  // or poller word may still name an old wait): `epoch_of` reads it before
+  // the pages go, `set_epoch` starts a rebuilt slot's at a floor above every
+  // released one's. Call before the first take.
+  void enable_release(uint64_t (*epoch_of)(SlotHeader*), void (*set_epoch)(SlotHeader*, uint64_t));
+
+  // Gives back the pages of up to one batch (kReleaseBatch) of the shared
+  // list's slots beyond its first `keep`, with MADV_DONTNEED, and moves them
+  // off the list: a later take rebuilds one (one page fault) before carving
+  // fresh slots. Returns how many it released; 0 when there is nothing to
+  // do. Thread-safe; takes mu_ twice, never across the system call.
+  std::size_t release_idle(std::size_t keep);
+  static constexpr std::size_t kReleaseBatch = 1024;
+  // Slots released and not taken again since.
+  std::size_t slots_released() const { return released_count_.load(std::memory_order_relaxed); }
+  // Counts the shared list's takes and gives (not releases): a release
+  // waits until it has stopped moving. Relaxed.
+  uint64_t activity() const { return activity_.load(std::memory_order_relaxed); }
+  // Free slots on the shared list (resident).
+  std::size_t shared_free() const { return shared_count_hint_.load(std::memory_order_relaxed); }
 
   // Calls fn(SlotHeader*) for every slot ever handed out. For shutdown and
   // diagnostics; safe concurrently with spawns (sees a consistent subset).
@@ -117,6 +164,16 @@ class StackPool {
     std::size_t bytes;
   };
   bool install_guard(char* guard);  // true if it fell back to a canary
+  Chunk* carve_chunk();
+  void prepare_chunk(Chunk* c);
+  void publish_shared_count() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    shared_count_hint_.store(shared_count_, std::memory_order_relaxed);
+  }
+  // A take or give of the shared list, for activity(). Under mu_, so a
+  // plain load and store do.
+  void note_activity() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    activity_.store(activity_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   const std::size_t stack_size_;
   const std::size_t control_bytes_;
@@ -130,6 +187,16 @@ class StackPool {
   SlotHeader* shared_free_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::size_t shared_count_ ABSL_GUARDED_BY(mu_) = 0;
   Chunk* shared_chunk_ ABSL_GUARDED_BY(mu_) = nullptr;  // for take_shared
+  // Indexes of chunks with released slots (each listed once, while its
+  // mask is non-zero), and the epoch every rebuilt slot starts at.
+  std::vector<uint32_t> released_chunks_ ABSL_GUARDED_BY(mu_);
+  uint64_t epoch_floor_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t (*epoch_of_)(SlotHeader*) = nullptr;
+  void (*set_epoch_)(SlotHeader*, uint64_t) = nullptr;
+  // Relaxed gauges for stats and for a cheap "anything to release?" check.
+  std::atomic<std::size_t> released_count_{0};
+  std::atomic<std::size_t> shared_count_hint_{0};
+  std::atomic<uint64_t> activity_{0};
   // A copy of the slab table readable without the lock by the signal handler:
   // fixed capacity, entries published with release and never changed after.
   static constexpr std::size_t kMaxSlabs = 1 << 16;
@@ -148,6 +215,8 @@ class StackCache {
 
   SlotHeader* take();
   void give(SlotHeader* h);
+  // Gives all but the `keep` warmest slots to the shared list.
+  void trim(std::size_t keep);
 
  private:
   static constexpr std::size_t kMax = 1024;    // spill above this...
@@ -168,7 +237,9 @@ void StackPool::for_each_slot(Fn fn) {
   }
   for (Chunk* c : chunks) {
     uint32_t used = c->used.load(std::memory_order_acquire);
+    uint64_t released = c->released.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < used; ++i) {
+      if ((released >> i) & 1) continue;  // no header to read, only a zero page
       char* top = c->first_top + static_cast<std::size_t>(i) * stride_;
       fn(reinterpret_cast<SlotHeader*>(top - control_bytes_));
     }

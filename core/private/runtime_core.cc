@@ -43,6 +43,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
 #include "weft/core/internal/fiber_api.h"
 #include "weft/core/private/asymmetric_fence.h"
 #include "weft/core/private/overflow.h"
@@ -58,6 +59,22 @@ void init_fiber_slot(SlotHeader* h) {
   f->has_canary = canary;
 }
 
+// The wake-up epoch, which must survive a released slot's rebuild (see
+// "Giving memory back" in stack_pool.cc). Relaxed: the slot is free, and
+// nobody but stale wakers (who only compare it) touches it.
+uint64_t fiber_epoch(SlotHeader* h) {
+  return static_cast<FiberControl*>(h)->epoch.load(std::memory_order_relaxed);
+}
+void set_fiber_epoch(SlotHeader* h, uint64_t e) {
+  static_cast<FiberControl*>(h)->epoch.store(e, std::memory_order_relaxed);
+}
+
+// Stacks an idle worker keeps in its own cache; the rest go to the shared
+// list, whose surplus over RuntimeOptions::stack_reserve is released.
+constexpr std::size_t kIdleCacheKeep = 64;
+// How long the stack pool must stay quiet before its surplus is released.
+constexpr int64_t kReleaseGraceNs = 200'000'000;
+
 char* align_down(char* p, std::size_t a) {
   return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t{a} - 1));
 }
@@ -65,7 +82,10 @@ char* align_down(char* p, std::size_t a) {
 }  // namespace
 
 RuntimeCore::RuntimeCore(const CoreOptions& options)
-    : pool_(options.stack_size, kControlBytes, &init_fiber_slot), idle_workers_(options.workers, &poller_) {
+    : pool_(options.stack_size, kControlBytes, &init_fiber_slot),
+      idle_workers_(options.workers, &poller_),
+      stack_reserve_(options.stack_reserve) {
+  pool_.enable_release(&fiber_epoch, &set_fiber_epoch);
   register_overflow_pool(&pool_);
   init_asymmetric_fence();  // before any fiber of ours can park
   workers_.reserve(options.workers);
@@ -215,6 +235,29 @@ void RuntimeCore::release_slot(FiberControl* f) {
   } else {
     pool_.give_shared(f, f, 1);
   }
+}
+
+// The surplus goes only once the shared list has seen no take or give for
+// this long: a program that spawns a burst, joins it and spawns the next
+// (BM_SleepMillion's warm round) keeps its warm stacks, where releasing at
+// the first idle moment made every re-spawn a page fault again (6.6 us a
+// fiber instead of ~0.2). Go's scavenger paces itself for the same reason.
+std::size_t RuntimeCore::release_idle_stacks(StackCache& cache, int64_t* due_ns) {
+  *due_ns = -1;
+  cache.trim(kIdleCacheKeep);
+  if (pool_.shared_free() <= stack_reserve_) return 0;
+  const uint64_t activity = pool_.activity();
+  const int64_t now = monotonic_now_ns();
+  if (activity != release_seen_activity_.load(std::memory_order_relaxed)) {
+    release_seen_activity_.store(activity, std::memory_order_relaxed);
+    release_due_ns_.store(now + kReleaseGraceNs, std::memory_order_relaxed);
+  }
+  const int64_t due = release_due_ns_.load(std::memory_order_relaxed);
+  if (now < due) {
+    *due_ns = due;
+    return 0;
+  }
+  return pool_.release_idle(stack_reserve_);
 }
 
 void RuntimeCore::wake(FiberControl* f) {

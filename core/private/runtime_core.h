@@ -24,6 +24,7 @@ struct CoreOptions {
   int workers;
   std::size_t stack_size;
   std::size_t run_queue_capacity;
+  std::size_t stack_reserve;  // RuntimeOptions::stack_reserve
   MonitorOptions monitor;
 };
 
@@ -88,6 +89,14 @@ class RuntimeCore {
   StackPool& stack_pool() { return pool_; }
   std::size_t stack_size() const { return pool_.stack_size(); }
 
+  // Called by an idle worker before it sleeps: trims its stack cache and,
+  // once the pool has been quiet for kReleaseGraceNs, gives the memory of
+  // one batch of surplus pooled stacks back (see "Giving memory back" in
+  // stack_pool.cc). Returns how many it released; non-zero means "look for
+  // work, then come back for the next batch". Otherwise sets `*due_ns` to
+  // when a release will be due (or -1): the worker wakes then.
+  std::size_t release_idle_stacks(StackCache& cache, int64_t* due_ns);
+
   // Reserves fiber ids in blocks so workers do not share a counter line.
   uint64_t reserve_ids(uint64_t n) { return next_id_.fetch_add(n, std::memory_order_relaxed); }
 
@@ -122,6 +131,12 @@ class RuntimeCore {
   // Outside threads still inside this runtime's code: spawns between
   // allocate() and the end of start(), and wake() from outside.
   std::atomic<uint64_t> external_busy_{0};
+  const std::size_t stack_reserve_;
+  // The pool's activity count last seen by an idle worker, and when the
+  // surplus may go if it stays unchanged. Relaxed: a heuristic shared by
+  // the idle workers; a lost update only moves a release by one grace.
+  std::atomic<uint64_t> release_seen_activity_{0};
+  std::atomic<int64_t> release_due_ns_{0};
 };
 
 // The entry point of every fiber (see Context::make); in core/fiber.cc.

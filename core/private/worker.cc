@@ -96,6 +96,7 @@ constexpr int kStealRounds = 4;
 constexpr std::size_t kMaxStealBatch = 32;
 constexpr uint64_t kIdBlock = 1024;
 constexpr std::size_t kWokenSpreadBatch = 8;  // see place_woken_batch
+constexpr std::size_t kSpawnWakeDepth = 32;   // see requeue_spawned
 
 thread_local Worker* t_worker = nullptr;
 
@@ -458,10 +459,13 @@ FiberControl* Worker::steal() {
   const int n = rt_->worker_count();
   for (int round = 0; round < kStealRounds; ++round) {
     int start = static_cast<int>(next_random() % static_cast<uint32_t>(n));
+    bool saw_work = false;
     for (int i = 0; i < n; ++i) {
       int v = (start + i) % n;
       if (v == index_) continue;
       RunQueue<FiberControl>& victim = rt_->worker(v)->runq_;
+      if (victim.size_hint() == 0) continue;  // a load, where steal() pays a fence
+      saw_work = true;
       FiberControl* f = victim.steal();
       if (f == nullptr) continue;
       // Take up to half of what is left, so we do not come back at once.
@@ -484,9 +488,19 @@ FiberControl* Worker::steal() {
       return f;
     }
     // A short backoff (~3 us in all) before the next round; a due timer of
-    // our own ends the search at once.
+    // our own ends the search at once. When every queue was empty the
+    // backoff yields the core instead of spinning on it: spinning, with one
+    // fiber spawning on the other worker, was 28% of a contended profile
+    // (issue #14), and a CPU-bound neighbour process (or the worker doing
+    // the work, if the kernel put both on one core) needs it more. With
+    // nothing else runnable here, sched_yield returns at once, a backoff of
+    // about the same length.
     if (!timers_.empty() && timers_.next_deadline() <= monotonic_now_ns()) break;
-    for (int spin = 0; spin < 16 << round; ++spin) cpu_relax();
+    if (saw_work) {
+      for (int spin = 0; spin < 16 << round; ++spin) cpu_relax();
+    } else {
+      sched_yield();
+    }
   }
   idle.end_search(false);
   return nullptr;
@@ -501,6 +515,11 @@ bool Worker::any_work_visible() {
 }
 
 void Worker::sleep() {
+  // Idle: give surplus pooled stacks' memory back, a batch at a time, and
+  // look for work again between batches (stack_pool.cc); or wake when it
+  // will be due.
+  int64_t release_due = -1;
+  if (rt_->release_idle_stacks(stacks_, &release_due) != 0) return;
   IdleWorkers& idle = rt_->idle_workers();
   idle.prepare_sleep(index_);
   // Re-check after announcing ourselves (the fence is in prepare_sleep).
@@ -513,7 +532,9 @@ void Worker::sleep() {
   // so an idle worker holds only live timers (and stats() says so).
   if (timers_.wants_idle_sweep()) sweep_timers();
   collecting_woken_ = true;
-  idle.sleep(index_, timers_.empty() ? -1 : timers_.next_deadline());
+  int64_t deadline = timers_.empty() ? -1 : timers_.next_deadline();
+  if (release_due >= 0 && (deadline < 0 || release_due < deadline)) deadline = release_due;
+  idle.sleep(index_, deadline);
   collecting_woken_ = false;
   rt_->note_worker_awake();  // a parked monitor watches again
   if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
@@ -621,6 +642,21 @@ void Worker::push_run_queue(FiberControl* f) {
 void Worker::requeue(FiberControl* f) {
   push_run_queue(f);
   rt_->idle_workers().notify_local();
+}
+
+// A burst of spawns (one fiber spawning a million sleepers) woke the
+// sleeping worker for every spawn: it stole the one fiber there was, ran it
+// to its first wait in a microsecond, found nothing more and slept again,
+// and every spawn paid a futex wake (weft_peer sleepers -n 300000, 2
+// workers: 226k futex calls, 200k context switches). So a spawn wakes a
+// sleeper only for the first fiber of its batch (a parent that spawns one
+// child and then computes must not hide it) and once kSpawnWakeDepth have
+// piled up here, enough for a thief to take a batch (half, up to 32).
+void Worker::requeue_spawned(FiberControl* f) {
+  push_run_queue(f);
+  if (spawn_batch_ == 1 || runq_.size_hint() >= kSpawnWakeDepth) {
+    rt_->idle_workers().notify_local();
+  }
 }
 
 void Worker::schedule_woken_slow(FiberControl* f) {

@@ -87,7 +87,7 @@ class Worker {
   void schedule_spawned(FiberControl* f) {
     if (spawn_batch_ == 0) spawn_batch_base_ = runq_.bottom_index();
     ++spawn_batch_;
-    requeue(f);
+    requeue_spawned(f);
   }
   // A woken fiber: to the next slot, so it runs as soon as the current fiber
   // stops (ping-pong stays on one core); the slot's old occupant moves to the
@@ -142,6 +142,8 @@ class Worker {
   // Puts f at the bottom of the RunQueue (spilling half to the Injector when
   // full) and lets a sleeping worker know there is work to steal.
   void requeue(FiberControl* f);
+  // requeue for a spawn: wakes a sleeper less often (see worker.cc).
+  void requeue_spawned(FiberControl* f);
 
   // --- The monitor's side (monitor.cc); called on the monitor thread. ---
 

@@ -1,10 +1,17 @@
 #include "weft/core/internal/stack_pool.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "weft/weft.h"
 
 namespace weft::internal {
 namespace {
@@ -193,6 +200,180 @@ TEST(StackPoolDeathTest, ReadingAGuardPageFaults) {
         (void)c;
       },
       "");
+}
+
+// A stand-in for the runtime's control block: the pool keeps the epoch at
+// the slot's header, here right after it.
+struct EpochSlot : SlotHeader {
+  std::atomic<uint64_t> epoch{0};
+};
+static_assert(sizeof(EpochSlot) <= kControl);
+
+void init_epoch_slot(SlotHeader* h) {
+  bool canary = h->has_canary;
+  auto* s = new (h) EpochSlot;
+  s->has_canary = canary;
+}
+uint64_t epoch_of(SlotHeader* h) { return static_cast<EpochSlot*>(h)->epoch.load(); }
+void set_epoch(SlotHeader* h, uint64_t e) { static_cast<EpochSlot*>(h)->epoch.store(e); }
+
+std::size_t resident_pages(void* p, std::size_t bytes) {
+  std::vector<unsigned char> v(bytes / kPage);
+  if (mincore(p, bytes, v.data()) != 0) return 0;
+  std::size_t n = 0;
+  for (unsigned char c : v) n += c & 1;
+  return n;
+}
+
+TEST(StackPoolReleaseTest, KeepsTheReserveAndReleasesTheRest) {
+  StackPool pool(kStack, kControl, &init_epoch_slot);
+  pool.enable_release(&epoch_of, &set_epoch);
+  std::vector<SlotHeader*> slots;
+  for (int i = 0; i < 300; ++i) slots.push_back(pool.take_shared());
+  for (SlotHeader* h : slots) {
+    std::memset(pool.lo_of(h), 1, 2 * kPage);  // two more touched pages each
+    pool.give_shared(h, h, 1);
+  }
+  EXPECT_EQ(pool.release_idle(100), 200u);
+  EXPECT_EQ(pool.release_idle(100), 0u);  // nothing left beyond the reserve
+  EXPECT_EQ(pool.slots_released(), 200u);
+  EXPECT_EQ(pool.shared_free(), 100u);
+  std::size_t resident = 0, released = 0;
+  std::set<SlotHeader*> listed;
+  SlotHeader* head = nullptr;
+  ASSERT_EQ(pool.take_shared_batch(1000, &head), 100u);
+  for (SlotHeader* h = head; h != nullptr; h = h->next_free) listed.insert(h);
+  for (SlotHeader* h : slots) {
+    std::size_t pages = resident_pages(pool.lo_of(h), kStack);
+    if (listed.count(h) != 0) {
+      resident += pages >= 3;
+    } else {
+      released += pages == 0;
+    }
+  }
+  EXPECT_EQ(resident, 100u);
+  EXPECT_EQ(released, 200u) << "a released slot kept resident pages";
+  // The shutdown scan skips released slots (their headers are gone).
+  std::size_t scanned = 0;
+  pool.for_each_slot([&](SlotHeader*) { ++scanned; });
+  EXPECT_EQ(scanned, 100u);
+}
+
+TEST(StackPoolReleaseTest, ReleasedSlotsAreReusedBeforeFreshOnesWithTheirEpochAboveTheOld) {
+  StackPool pool(kStack, kControl, &init_epoch_slot);
+  pool.enable_release(&epoch_of, &set_epoch);
+  std::vector<SlotHeader*> slots;
+  for (int i = 0; i < 10; ++i) {
+    SlotHeader* h = pool.take_shared();
+    set_epoch(h, 400 + 4 * i);  // as if each fiber had waited 100+ times
+    slots.push_back(h);
+  }
+  for (SlotHeader* h : slots) pool.give_shared(h, h, 1);
+  ASSERT_EQ(pool.release_idle(0), 10u);
+  StackCache cache(&pool);
+  std::set<SlotHeader*> again;
+  for (int i = 0; i < 10; ++i) {
+    SlotHeader* h = cache.take();
+    again.insert(h);
+    // A stale timer or poller word holding an old token (at most 436 + 1)
+    // must never match a wait of the slot's next fiber.
+    EXPECT_GE(epoch_of(h), 440u);
+    EXPECT_EQ(epoch_of(h) % 4, 0u);
+    EXPECT_EQ(h->state.load(), SlotState::kFree);
+    EXPECT_EQ(pool.top_of(h) - pool.lo_of(h), static_cast<std::ptrdiff_t>(kStack));
+    std::memset(pool.lo_of(h), 0xAB, kStack - kControl);  // still a whole stack
+  }
+  EXPECT_EQ(again, std::set<SlotHeader*>(slots.begin(), slots.end()));
+  EXPECT_EQ(pool.slots_carved(), 10u) << "carved fresh slots instead of reusing released ones";
+  EXPECT_EQ(pool.slots_released(), 0u);
+  std::size_t scanned = 0;
+  pool.for_each_slot([&](SlotHeader*) { ++scanned; });
+  EXPECT_EQ(scanned, 10u);
+  for (SlotHeader* h : again) cache.give(h);
+}
+
+TEST(StackPoolReleaseDeathTest, AReleasedSlotKeepsItsGuard) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  {
+    StackPool probe(kStack, kControl);
+    probe.take_shared();
+    if (probe.guard_mode() == GuardMode::kCanary) GTEST_SKIP() << "no guard pages on this kernel";
+  }
+  EXPECT_DEATH(
+      {
+        StackPool pool(kStack, kControl, &init_epoch_slot);
+        pool.enable_release(&epoch_of, &set_epoch);
+        SlotHeader* h = pool.take_shared();
+        pool.give_shared(h, h, 1);
+        pool.release_idle(0);
+        StackCache cache(&pool);
+        h = cache.take();
+        volatile char* guard = pool.lo_of(h) - 1;
+        *guard = 1;
+      },
+      "");
+}
+
+// Resident memory of the whole process, from /proc/self/statm.
+int64_t rss_bytes() {
+  long total = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  if (std::fscanf(f, "%ld %ld", &total, &resident) != 2) resident = -1;
+  std::fclose(f);
+  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;  // shadow memory is never given back
+constexpr int kBurst = 4000;       // TSan counts live fibers as threads (8128 at most)
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+constexpr int kBurst = 20000;
+#else
+constexpr bool kSanitized = false;
+constexpr int kBurst = 100000;
+#endif
+
+// Issue #14: after a burst of fibers has ended, the runtime keeps a bounded
+// reserve of stacks and gives the rest of their memory back, while idle.
+TEST(RuntimeMemoryTest, ABurstsStacksAreGivenBackOnceItEnds) {
+  for (int workers : {1, 2}) {
+    SCOPED_TRACE(workers);
+    Runtime rt({.workers = workers, .stack_reserve = 256});
+    rt.spawn([] {}).join();  // the runtime's own start-up memory is baseline
+    const int64_t baseline = rss_bytes();
+    int64_t peak = 0;
+    rt.spawn([&] {
+        std::vector<Fiber<void>> fs(kBurst);
+        for (auto& f : fs) f = spawn([] { sleep_for(absl::Milliseconds(50)); });
+        peak = rss_bytes();
+        for (auto& f : fs) f.join();
+      }).join();
+    EXPECT_GT(peak - baseline, int64_t{kBurst} * 4096 / 2) << "the burst touched no stacks?";
+    // The workers are idle now: within two seconds the surplus is released.
+    int64_t now = rss_bytes();
+    auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
+      now = rss_bytes();
+      if (rt.stats().stacks_released + 256 + 64 * workers >= kBurst && now - baseline < (10 << 20)) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_GE(rt.stats().stacks_released + 256 + 64 * workers, static_cast<std::size_t>(kBurst));
+    if (!kSanitized) {
+      EXPECT_LT(now - baseline, 10 << 20) << "RSS " << now << " against a baseline of " << baseline;
+    }
+    // Released stacks serve the next burst before any fresh one is carved.
+    const std::size_t carved = rt.stats().stacks_carved;
+    rt.spawn([&] {
+        std::vector<Fiber<void>> fs(kBurst / 2);
+        for (auto& f : fs) f = spawn([] { sleep_for(absl::Milliseconds(1)); });
+        for (auto& f : fs) f.join();
+      }).join();
+    EXPECT_EQ(rt.stats().stacks_carved, carved);
+  }
 }
 
 }  // namespace
