@@ -36,7 +36,7 @@ struct ConnResult {
 
 void run_connection(const std::string& where, int size, weft::Latch* ready, weft::Event* go,
                     const absl::Time* start, const absl::Time* stop, ConnResult* out) {
-  absl::StatusOr<weft::net::TcpStream> conn = weft::net::dial(where, absl::Seconds(10));
+  absl::StatusOr<weft::net::TcpStream> conn = weft::net::dial_for(where, absl::Seconds(10));
   ready->count_down();
   if (!conn.ok()) {
     std::fprintf(stderr, "echo_load: %s\n", std::string(conn.status().message()).c_str());

@@ -16,6 +16,25 @@ function(weft_cc_library)
   endif()
 endfunction()
 
+# weft_test_pch(): with WEFT_TEST_PCH, the headers every test includes and
+# none of weft's (GoogleTest, gmock, Abseil's status and time, the standard
+# library) are parsed once into a precompiled header that every
+# weft_cc_test reuses. Measured on one test file under TSan: 60 -> 49 s
+# (mutex_test) and 128 -> 92 s (tcp_test) on the loaded 2-core machine, for
+# one 51 s precompile per build. Off under ccache, which caches no
+# compilation that uses a precompiled header (unless told to be sloppy):
+# there the cache wins; a fresh CI checkout has no cache.
+function(weft_test_pch)
+  add_library(weft_test_pch OBJECT ${PROJECT_SOURCE_DIR}/tests/testing/test_pch.cc)
+  target_link_libraries(weft_test_pch PRIVATE weft::weft weft_core_private weft_flags
+                        GTest::gtest)
+  target_precompile_headers(weft_test_pch PRIVATE
+    <algorithm> <atomic> <chrono> <cstdint> <functional> <memory> <mutex> <optional> <string>
+    <thread> <utility> <vector>
+    <absl/status/status.h> <absl/status/statusor.h> <absl/strings/str_cat.h>
+    <absl/time/time.h> <gmock/gmock.h> <gtest/gtest.h>)
+endfunction()
+
 # weft_cc_test(NAME name SRCS ... DEPS ... [LABELS ...] [TIMEOUT s] [SHARDS n])
 # Tests are white-box: they also reach core/private/ (weft_core_private).
 # SHARDS n (n > 1) registers the binary as n ctest tests, NAME.shard<i>of<n>,
@@ -28,6 +47,9 @@ function(weft_cc_test)
   add_executable(${W_NAME} ${W_SRCS})
   target_link_libraries(${W_NAME} PRIVATE ${W_DEPS} weft_core_private weft_flags GTest::gtest
                         GTest::gtest_main)
+  if(TARGET weft_test_pch)
+    target_precompile_headers(${W_NAME} REUSE_FROM weft_test_pch)
+  endif()
   if(NOT W_TIMEOUT)
     set(W_TIMEOUT 300)
   endif()

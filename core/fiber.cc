@@ -116,7 +116,8 @@ void on_finished(Handover* h) {
   Worker* w = Worker::current();
   WorkerCounters::bump(w->counters().finished);
   // TSan models each context as a thread and allows only ~8k at once: give
-  // the dead fiber's back now, not when the slot is reused.
+  // the dead fiber's back now (to this thread's cache, see context.cc), not
+  // when the slot is reused.
   f->ctx.release();
   f->state.store(SlotState::kZombie, std::memory_order_relaxed);
   // Read before the exchange below: after it the slot may be the handle's.

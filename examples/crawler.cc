@@ -93,7 +93,7 @@ absl::StatusOr<std::size_t> read_head(weft::net::TcpStream& conn, std::string* b
   for (;;) {
     if (std::size_t end = buf->find("\r\n\r\n"); end != std::string::npos) return end + 4;
     if (buf->size() > kMaxHead) return absl::ResourceExhaustedError("headers over 16 KiB");
-    absl::StatusOr<std::size_t> n = conn.read_some(chunk, deadline);
+    absl::StatusOr<std::size_t> n = conn.read_some_until(chunk, deadline);
     if (!n.ok()) return n.status();
     if (*n == 0) return absl::UnavailableError("connection closed before the end of the headers");
     buf->append(chunk, *n);
@@ -108,7 +108,7 @@ void reply(weft::net::TcpStream& conn, int status, absl::string_view reason,
                                  "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
                                  "\r\nConnection: close\r\n\r\n", body);
   // The client may have gone; nothing to do about it but close.
-  (void)conn.write_all(msg, absl::Now() + kIoTimeout);
+  (void)conn.write_all_for(msg, kIoTimeout);
 }
 
 void serve_one(weft::net::TcpStream conn, absl::Duration delay, int pages) {

@@ -137,7 +137,7 @@ void close_gently(Stream& conn) {
   absl::Time linger = absl::Now() + absl::Seconds(1);
   char buf[4096];
   for (std::size_t drained = 0; drained < (std::size_t{1} << 20);) {
-    absl::StatusOr<std::size_t> m = conn.read_some(buf, linger);
+    absl::StatusOr<std::size_t> m = conn.read_some_until(buf, linger);
     if (!m.ok() || *m == 0) break;
     drained += *m;
   }
@@ -146,9 +146,7 @@ void close_gently(Stream& conn) {
 // TcpStream or TlsStream.
 template <typename Stream>
 void serve(Stream& conn) {
-  auto write = [&conn](std::string_view data) {
-    return conn.write_all(data, absl::Now() + g_write_timeout);
-  };
+  auto write = [&conn](std::string_view data) { return conn.write_all_for(data, g_write_timeout); };
   weft::net::BufferedReader in(conn, 2 * kMaxRequest);
   std::string out;
   for (;;) {

@@ -78,21 +78,21 @@ std::size_t answer(absl::string_view in, std::string& out, bool& close) {
 }
 
 void serve(weft::net::TcpStream tcp, const weft::net::TlsContext& ctx) {
-  absl::StatusOr<weft::net::TlsStream> conn = weft::net::TlsStream::server(
-      std::move(tcp), ctx, absl::Now() + absl::GetFlag(FLAGS_handshake_timeout));
+  absl::StatusOr<weft::net::TlsStream> conn =
+      weft::net::TlsStream::server_for(std::move(tcp), ctx, absl::GetFlag(FLAGS_handshake_timeout));
   if (!conn.ok()) return;  // not TLS, a refused certificate, too slow: this one only
   const absl::Duration idle = absl::GetFlag(FLAGS_idle_timeout);
   std::string in;
   std::string out;
   char buf[4096];
   for (;;) {
-    absl::StatusOr<std::size_t> n = conn->read_some(buf, absl::Now() + idle);
+    absl::StatusOr<std::size_t> n = conn->read_some_for(buf, idle);
     if (!n.ok() || *n == 0) break;
     in.append(buf, *n);
     bool close = false;
     in.erase(0, answer(in, out, close));
     if (!out.empty()) {
-      if (!conn->write_all(out, absl::Now() + idle).ok()) return;
+      if (!conn->write_all_for(out, idle).ok()) return;
       out.clear();
     }
     if (close) break;

@@ -4,7 +4,7 @@
 //   int fd = ...;                       // non-blocking
 //   weft::io::watch(fd);                // once (the waits also do it lazily)
 //   while ((n = ::read(fd, buf, len)) < 0 && errno == EAGAIN) {
-//     if (absl::Status s = weft::io::wait_readable(fd, deadline); !s.ok()) return s;
+//     if (absl::Status s = weft::io::wait_readable_until(fd, deadline); !s.ok()) return s;
 //   }
 //   weft::io::forget(fd); ::close(fd);  // forget before close, always
 //
@@ -12,6 +12,12 @@
 // runtime's one epoll instance (edge-triggered) wakes it. On a plain thread a
 // wait blocks the thread in poll(2). Readiness is a hint: after OK, retry the
 // syscall, and wait again on EAGAIN.
+//
+// Timed waits follow core's and sync's convention (sleep_for / sleep_until,
+// Mutex::try_lock_for / try_lock_until), as does every timed call of weft::io
+// and weft::net: `name_for(..., absl::Duration)` waits at most that long,
+// `name_until(..., absl::Time)` until that instant, and plain `name(...)`
+// without a limit.
 #pragma once
 
 #include "absl/status/status.h"
@@ -35,7 +41,20 @@ void forget(int fd);
 // forgotten meanwhile; FailedPrecondition if another fiber already waits on
 // the same fd in the same direction. Throws weft::FiberExit if the fiber is
 // killed while it waits.
-absl::Status wait_readable(int fd, absl::Time deadline = absl::InfiniteFuture());
-absl::Status wait_writable(int fd, absl::Time deadline = absl::InfiniteFuture());
+absl::Status wait_readable_until(int fd, absl::Time deadline);
+absl::Status wait_writable_until(int fd, absl::Time deadline);
+// The same with a timeout, and without a limit.
+inline absl::Status wait_readable_for(int fd, absl::Duration timeout) {
+  return wait_readable_until(fd, absl::Now() + timeout);
+}
+inline absl::Status wait_writable_for(int fd, absl::Duration timeout) {
+  return wait_writable_until(fd, absl::Now() + timeout);
+}
+inline absl::Status wait_readable(int fd) {
+  return wait_readable_until(fd, absl::InfiniteFuture());
+}
+inline absl::Status wait_writable(int fd) {
+  return wait_writable_until(fd, absl::InfiniteFuture());
+}
 
 }  // namespace weft::io

@@ -215,7 +215,7 @@ absl::Status watch_signals(std::initializer_list<int> signals) {
   return watch(signals, &h).status();
 }
 
-absl::StatusOr<int> wait_signal(std::initializer_list<int> signals, absl::Time deadline) {
+absl::StatusOr<int> wait_signal_until(std::initializer_list<int> signals, absl::Time deadline) {
   internal::require_fiber("weft::wait_signal");
   Hub* hp = nullptr;
   absl::StatusOr<uint64_t> set = watch(signals, &hp);
@@ -243,7 +243,7 @@ absl::StatusOr<int> wait_signal(std::initializer_list<int> signals, absl::Time d
         h.polling = false;
         h.changed.notify_all();
       };
-      s = io::wait_readable(h.epfd, deadline);
+      s = io::wait_readable_until(h.epfd, deadline);
     }
     if (!s.ok() && !absl::IsDeadlineExceeded(s)) return s;
   }

@@ -51,7 +51,14 @@ absl::Status watch_signals(std::initializer_list<int> signals);
 // same or different signals; each signal is handed to one waiter. Throws
 // weft::FiberExit if the fiber is killed while it waits. Fibers only
 // (UsageError on a plain thread).
-absl::StatusOr<int> wait_signal(std::initializer_list<int> signals,
-                                absl::Time deadline = absl::InfiniteFuture());
+absl::StatusOr<int> wait_signal_until(std::initializer_list<int> signals, absl::Time deadline);
+// The same with a timeout, and without a limit.
+inline absl::StatusOr<int> wait_signal_for(std::initializer_list<int> signals,
+                                           absl::Duration timeout) {
+  return wait_signal_until(signals, absl::Now() + timeout);
+}
+inline absl::StatusOr<int> wait_signal(std::initializer_list<int> signals) {
+  return wait_signal_until(signals, absl::InfiniteFuture());
+}
 
 }  // namespace weft

@@ -70,7 +70,7 @@ absl::Status ping_pong(weft::net::TcpStream* conn, int64_t n) {
 // Dials `clients.size()` connections to `where`.
 absl::Status dial_all(std::vector<weft::net::TcpStream>* clients, weft::net::Address where) {
   for (auto& c : *clients) {
-    absl::StatusOr<weft::net::TcpStream> s = weft::net::dial(where, absl::Seconds(5));
+    absl::StatusOr<weft::net::TcpStream> s = weft::net::dial_for(where, absl::Seconds(5));
     if (!s.ok()) return s.status();
     c = std::move(*s);
   }

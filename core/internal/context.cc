@@ -169,6 +169,75 @@ extern "C" [[noreturn]] __attribute__((visibility("hidden"))) void weft_fiber_ma
 
 namespace weft::internal {
 
+#if defined(WEFT_TSAN)
+namespace {
+
+// TSan's fibers, kept per thread for reuse. TSan models each fiber as a
+// thread: __tsan_create_fiber maps and clears a ThreadState of several
+// hundred KiB and __tsan_destroy_fiber unmaps it again (a TLB shoot-down on
+// every core). Paid per weft fiber, that was ~2 ms a spawn on this VM, most
+// of it in the kernel: SchedulerStressTest.MillionFibersSpawnedAndJoined's
+// 21,000 fibers took 44 s alone and ~290 s beside the other TSan tests. A
+// dead fiber's TSan fiber therefore goes to its thread's cache and the next
+// make() on that thread takes it.
+//
+// Reuse hides no race: it is taken on the thread that gave it back, and every
+// switch on a thread synchronizes (__tsan_switch_to_fiber with flags 0), so
+// the dead fiber's accesses already happen before whatever runs next there,
+// including the spawn that takes its TSan fiber and the new fiber that spawn
+// starts. Two bounds: kCacheSize per thread, because TSan allows ~8k threads
+// alive at once and tests with eight workers sit near it (the cache's own
+// fibers count); and kMaxUses per TSan fiber, because a fiber never returns
+// from its last frames: each use leaves a few entries on TSan's fixed-size
+// shadow stack (64 Ki entries, overrun unchecked), so a TSan fiber is
+// destroyed, and a fresh one made, after kMaxUses weft fibers.
+constexpr int kCacheSize = 32;
+constexpr uint32_t kMaxUses = 256;
+
+struct TsanFiberCache {
+  void* fibers[kCacheSize] = {};
+  uint32_t uses[kCacheSize] = {};
+  int size = 0;
+  bool closed = false;  // the thread is exiting: give_back destroys
+};
+// Trivially destructible, so it outlives every other thread_local that may
+// still release a Context; t_tsan_cache_closer empties it at thread exit.
+constinit thread_local TsanFiberCache t_tsan_cache;
+
+struct TsanCacheCloser {
+  ~TsanCacheCloser() {
+    t_tsan_cache.closed = true;
+    while (t_tsan_cache.size > 0) __tsan_destroy_fiber(t_tsan_cache.fibers[--t_tsan_cache.size]);
+  }
+};
+thread_local TsanCacheCloser t_tsan_cache_closer;
+
+void* take_tsan_fiber(uint32_t* uses) {
+  TsanFiberCache& c = t_tsan_cache;
+  if (c.size == 0) {
+    *uses = 0;
+    return __tsan_create_fiber(0);
+  }
+  --c.size;
+  *uses = c.uses[c.size];
+  return c.fibers[c.size];
+}
+
+void give_back_tsan_fiber(void* fiber, uint32_t uses) {
+  TsanFiberCache& c = t_tsan_cache;
+  if (c.closed || c.size == kCacheSize || uses >= kMaxUses) {
+    __tsan_destroy_fiber(fiber);
+    return;
+  }
+  (void)&t_tsan_cache_closer;  // registers the closer on this thread's first give-back
+  c.fibers[c.size] = fiber;
+  c.uses[c.size] = uses;
+  ++c.size;
+}
+
+}  // namespace
+#endif
+
 Context::~Context() { release(); }
 
 void Context::set_stack(void* stack_lo, void* stack_hi) {
@@ -190,7 +259,8 @@ void Context::make(void* stack_lo, void* stack_hi, void (*entry)(Handover*)) {
   fctx_ = fc::make_fcontext(stack_hi, stack_size_, &WEFT_FIBER_ENTRY);
 #if defined(WEFT_TSAN)
   if (tsan_fiber_ == nullptr) {
-    tsan_fiber_ = __tsan_create_fiber(0);
+    tsan_fiber_ = take_tsan_fiber(&tsan_fiber_uses_);
+    ++tsan_fiber_uses_;
     owns_tsan_fiber_ = true;
   }
 #endif
@@ -222,7 +292,9 @@ void Context::adopt_current_thread() {
 
 void Context::release() {
 #if defined(WEFT_TSAN)
-  if (owns_tsan_fiber_ && tsan_fiber_ != nullptr) __tsan_destroy_fiber(tsan_fiber_);
+  if (owns_tsan_fiber_ && tsan_fiber_ != nullptr) {
+    give_back_tsan_fiber(tsan_fiber_, tsan_fiber_uses_);
+  }
 #endif
   tsan_fiber_ = nullptr;
   owns_tsan_fiber_ = false;

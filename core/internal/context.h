@@ -159,6 +159,7 @@ class Context {
   void* asan_fake_stack_ = nullptr;
   void* tsan_fiber_ = nullptr;   // TSan's per-context shadow state
   bool owns_tsan_fiber_ = false;
+  uint32_t tsan_fiber_uses_ = 0;  // weft fibers tsan_fiber_ has served (context.cc)
   // The C++ runtime's per-thread exception state (__cxa_eh_globals: the chain of
   // caught exceptions and std::uncaught_exceptions()) travels with the context,
   // so a fiber that switches inside a catch block, or migrates to another

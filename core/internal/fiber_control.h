@@ -49,6 +49,10 @@ inline constexpr uintptr_t kJoinDetached = 2;  // handle dropped while running
 //   4k+3   parked, still publishing (a Handover is running): wakers spin;
 //   4k+4   woken; the next wait uses token 4k+5.
 inline constexpr uint64_t kEpochStep = 4;
+// The phase of an epoch within its step (epoch & kEpochPhaseMask).
+inline constexpr uint64_t kEpochPhaseMask = kEpochStep - 1;
+inline constexpr uint64_t kEpochPublished = 1;   // 4k+1
+inline constexpr uint64_t kEpochPublishing = 3;  // 4k+3
 
 struct FiberControl : SlotHeader {
   Context ctx;

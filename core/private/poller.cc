@@ -41,8 +41,8 @@ absl::Status errno_status(int err, const char* what, int fd) {
 // Wakes f if it is parked now, whatever wait it is in (see the file comment).
 void wake_parked(FiberControl* f) {
   uint64_t e = f->epoch.load(std::memory_order_acquire);
-  if ((e & 3) == 1) f->runtime->try_wake(f, e);
-  if ((e & 3) == 3) f->runtime->try_wake(f, e - 2);
+  if ((e & kEpochPhaseMask) == kEpochPublished) f->runtime->try_wake(f, e);
+  if ((e & kEpochPhaseMask) == kEpochPublishing) f->runtime->try_wake(f, e - 2);
 }
 
 // An edge for one direction: hand it to the waiter, or keep it.

@@ -351,11 +351,12 @@ void RuntimeCore::interrupt_if_parked(FiberControl* f) {
   // After the flag and the heavy fence: the Dekker pair with on_parked
   // (epoch, light fence, flag). Acquire, as in try_claim.
   uint64_t e = f->epoch.load(std::memory_order_acquire);
-  if ((e & 3) == 3) {  // still publishing token e - 2: a handful of instructions away
+  // Still publishing token e - 2: a handful of instructions away.
+  if ((e & kEpochPhaseMask) == kEpochPublishing) {
     const uint64_t publishing = e;
     while ((e = f->epoch.load(std::memory_order_acquire)) == publishing) __builtin_ia32_pause();
   }
-  if ((e & 3) == 1) interrupt_wait(f, e);
+  if ((e & kEpochPhaseMask) == kEpochPublished) interrupt_wait(f, e);
 }
 
 void RuntimeCore::interrupt_wait(FiberControl* f, uint64_t token) {

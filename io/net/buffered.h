@@ -13,16 +13,20 @@
 //   }
 //
 // Both are templates over the stream interface TcpStream, UnixStream and
-// TlsStream share: read_some(std::span<char>, absl::Time) and
-// write_all(std::string_view, absl::Time). They hold a reference to the
+// TlsStream share: read_some_until(std::span<char>, absl::Time) and
+// write_all_until(std::string_view, absl::Time). They hold a reference to the
 // stream, which must outlive them, and are for one fiber at a time (one
 // reader and one writer may run in two fibers, as on the stream).
 //
 // No copy when the data is already buffered: read_line, read_until and peek
 // return a std::string_view into the reader's buffer, valid until the next
 // call on the reader. Every call that would block parks the calling fiber
-// (on a plain thread it blocks the thread), with an optional deadline; the
-// stream's own default timeouts apply too. Errors are the stream's, or:
+// (on a plain thread it blocks the thread). Each comes three ways, like the
+// stream's: `read_line()` without a limit, `read_line_for(max, timeout)`,
+// `read_line_until(max, deadline)`; the stream's own default timeouts apply
+// too. The one exception is read_until, whose "until" is its delimiter: it
+// keeps the deadline as an optional last parameter (read_until_until would
+// read worse). Errors are the stream's, or:
 // ResourceExhausted when no delimiter comes within the maximum length (the
 // bytes stay buffered: consume() skips them), OutOfRange at an EOF in the
 // middle of a line, record or read_exact (what came stays buffered).
@@ -84,13 +88,18 @@ class BufferedReader {
   // The next line, '\n' included. An empty view at EOF before any byte;
   // ResourceExhausted if there is no '\n' within `max_length` bytes;
   // OutOfRange at an EOF after part of a line.
-  absl::StatusOr<std::string_view> read_line(std::size_t max_length = 64 * 1024,
-                                             absl::Time deadline = absl::InfiniteFuture()) {
+  absl::StatusOr<std::string_view> read_line_until(std::size_t max_length, absl::Time deadline) {
     return read_until("\n", max_length, deadline);
+  }
+  absl::StatusOr<std::string_view> read_line_for(std::size_t max_length, absl::Duration timeout) {
+    return read_line_until(max_length, absl::Now() + timeout);
+  }
+  absl::StatusOr<std::string_view> read_line(std::size_t max_length = 64 * 1024) {
+    return read_line_until(max_length, absl::InfiniteFuture());
   }
 
   // The bytes up to and including the next `delimiter` (not empty), like
-  // read_line.
+  // read_line; `deadline` as read_line_until's (see the top of this file).
   absl::StatusOr<std::string_view> read_until(std::string_view delimiter,
                                               std::size_t max_length = 64 * 1024,
                                               absl::Time deadline = absl::InfiniteFuture()) {
@@ -117,26 +126,37 @@ class BufferedReader {
 
   // Fills `out` completely, first from the buffer. OutOfRange at an EOF
   // first (the bytes that came stay in the buffer, not in `out`).
-  absl::Status read_exact(std::span<char> out, absl::Time deadline = absl::InfiniteFuture()) {
-    absl::StatusOr<std::string_view> have = peek(out.size(), deadline);
+  absl::Status read_exact_until(std::span<char> out, absl::Time deadline) {
+    absl::StatusOr<std::string_view> have = peek_until(out.size(), deadline);
     if (!have.ok()) return have.status();
     if (have->size() < out.size()) return internal::eof_error("read_exact", have->size());
     std::copy(have->begin(), have->end(), out.begin());
     buf_.consume(out.size());
     return absl::OkStatus();
   }
+  absl::Status read_exact_for(std::span<char> out, absl::Duration timeout) {
+    return read_exact_until(out, absl::Now() + timeout);
+  }
+  absl::Status read_exact(std::span<char> out) {
+    return read_exact_until(out, absl::InfiniteFuture());
+  }
 
   // Waits until `n` bytes are buffered (or EOF) and returns a view of the
   // first min(n, buffered) of them without consuming anything: fewer than
   // `n` only at EOF.
-  absl::StatusOr<std::string_view> peek(std::size_t n,
-                                        absl::Time deadline = absl::InfiniteFuture()) {
+  absl::StatusOr<std::string_view> peek_until(std::size_t n, absl::Time deadline) {
     while (buf_.size() < n) {
       absl::StatusOr<std::size_t> got = fill(n, deadline);
       if (!got.ok()) return got.status();
       if (*got == 0) break;
     }
     return buf_.data().substr(0, n);
+  }
+  absl::StatusOr<std::string_view> peek_for(std::size_t n, absl::Duration timeout) {
+    return peek_until(n, absl::Now() + timeout);
+  }
+  absl::StatusOr<std::string_view> peek(std::size_t n) {
+    return peek_until(n, absl::InfiniteFuture());
   }
 
   // Drops the first n buffered bytes (at most what is buffered). Blocks
@@ -148,11 +168,10 @@ class BufferedReader {
 
   // Reads like the stream's read_some, from the buffer first: the reader is
   // itself a stream.
-  absl::StatusOr<std::size_t> read_some(std::span<char> out,
-                                        absl::Time deadline = absl::InfiniteFuture()) {
+  absl::StatusOr<std::size_t> read_some_until(std::span<char> out, absl::Time deadline) {
     if (buf_.size() == 0) {
       // A large read goes straight to the caller's memory.
-      if (out.size() >= kDirectRead) return stream_.read_some(out, deadline);
+      if (out.size() >= kDirectRead) return stream_.read_some_until(out, deadline);
       absl::StatusOr<std::size_t> n = fill(out.size(), deadline);
       if (!n.ok() || *n == 0) return n;
     }
@@ -160,6 +179,12 @@ class BufferedReader {
     std::copy_n(buf_.data().begin(), k, out.begin());
     buf_.consume(k);
     return k;
+  }
+  absl::StatusOr<std::size_t> read_some_for(std::span<char> out, absl::Duration timeout) {
+    return read_some_until(out, absl::Now() + timeout);
+  }
+  absl::StatusOr<std::size_t> read_some(std::span<char> out) {
+    return read_some_until(out, absl::InfiniteFuture());
   }
 
  private:
@@ -175,7 +200,7 @@ class BufferedReader {
       if (buf_.size() != 0) stream_.mark_unanswered();
     }
     std::span<char> room = buf_.prepare(std::max(max_size, buf_.size() + 1));
-    absl::StatusOr<std::size_t> n = stream_.read_some(room, deadline);
+    absl::StatusOr<std::size_t> n = stream_.read_some_until(room, deadline);
     if (n.ok()) buf_.commit(*n);
     return n;
   }
@@ -197,26 +222,32 @@ class BufferedWriter {
   // Appends `data`; writes the buffer out when it fills. Data at least as
   // large as the buffer is written through (after what is buffered),
   // without a copy. Blocks only when it writes.
-  absl::Status write(std::string_view data, absl::Time deadline = absl::InfiniteFuture()) {
+  absl::Status write_until(std::string_view data, absl::Time deadline) {
     if (size_ + data.size() <= capacity_) {
       std::copy(data.begin(), data.end(), buf_.get() + size_);
       size_ += data.size();
       return absl::OkStatus();
     }
-    if (absl::Status s = flush(deadline); !s.ok()) return s;
-    if (data.size() >= capacity_) return stream_.write_all(data, deadline);
+    if (absl::Status s = flush_until(deadline); !s.ok()) return s;
+    if (data.size() >= capacity_) return stream_.write_all_until(data, deadline);
     std::copy(data.begin(), data.end(), buf_.get());
     size_ = data.size();
     return absl::OkStatus();
   }
+  absl::Status write_for(std::string_view data, absl::Duration timeout) {
+    return write_until(data, absl::Now() + timeout);
+  }
+  absl::Status write(std::string_view data) { return write_until(data, absl::InfiniteFuture()); }
 
   // Writes out everything buffered. On an error the buffer is dropped (how
   // much the peer got is unknown; the stream is unusable anyway).
-  absl::Status flush(absl::Time deadline = absl::InfiniteFuture()) {
+  absl::Status flush_until(absl::Time deadline) {
     if (size_ == 0) return absl::OkStatus();
     std::size_t n = std::exchange(size_, 0);
-    return stream_.write_all({buf_.get(), n}, deadline);
+    return stream_.write_all_until({buf_.get(), n}, deadline);
   }
+  absl::Status flush_for(absl::Duration timeout) { return flush_until(absl::Now() + timeout); }
+  absl::Status flush() { return flush_until(absl::InfiniteFuture()); }
 
   std::size_t buffered() const { return size_; }
 

@@ -221,7 +221,7 @@ void linger(int fd) {
       continue;
     }
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
-    if (!io::wait_readable(fd, end).ok()) return;
+    if (!io::wait_readable_until(fd, end).ok()) return;
   }
 }
 
@@ -257,7 +257,7 @@ Server::State::Runner make_tls_runner(TlsContext ctx, Server::TlsHandler handler
       handshake_end = std::min(handshake_end, accepted_at + st.options.connection_timeout);
     }
     absl::StatusOr<TlsStream> tls =
-        TlsStream::server(TcpStream(std::move(s)), ctx, handshake_end);
+        TlsStream::server_until(TcpStream(std::move(s)), ctx, handshake_end);
     if (!tls.ok()) {
       // The socket is closed already (TlsStream::server closes it on error)
       // while Conn::fd still names it. Harmless: poke() forgets an fd only

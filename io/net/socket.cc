@@ -103,7 +103,7 @@ absl::StatusOr<Socket> accept_socket(int listen_fd, absl::Time deadline) {
       case EPROTO:
         continue;
       case EAGAIN:
-        if (absl::Status s = io::wait_readable(listen_fd, deadline); !s.ok()) return s;
+        if (absl::Status s = io::wait_readable_until(listen_fd, deadline); !s.ok()) return s;
         continue;
       case EMFILE:
       case ENFILE:

@@ -56,7 +56,8 @@ absl::Time StreamSocket::effective_deadline(absl::Time caller, absl::Duration pe
 }
 
 absl::Status StreamSocket::wait(bool read, absl::Time deadline, bool from_default) {
-  absl::Status s = read ? io::wait_readable(fd_, deadline) : io::wait_writable(fd_, deadline);
+  absl::Status s =
+      read ? io::wait_readable_until(fd_, deadline) : io::wait_writable_until(fd_, deadline);
   if (from_default && absl::IsDeadlineExceeded(s)) {
     timed_out_.store(true, std::memory_order_relaxed);
     return absl::DeadlineExceededError(
@@ -68,7 +69,8 @@ absl::Status StreamSocket::wait(bool read, absl::Time deadline, bool from_defaul
   return s;
 }
 
-absl::StatusOr<std::size_t> StreamSocket::read_some(std::span<char> buf, absl::Time deadline) {
+absl::StatusOr<std::size_t> StreamSocket::read_some_until(std::span<char> buf,
+                                                          absl::Time deadline) {
   if (fd_ < 0) return closed_error("read_some");
   if (buf.empty()) return 0;
   bool from_default = false;
@@ -112,12 +114,12 @@ absl::StatusOr<std::size_t> StreamSocket::read_some(std::span<char> buf, absl::T
   }
 }
 
-absl::Status StreamSocket::read_exact(std::span<char> buf, absl::Time deadline) {
+absl::Status StreamSocket::read_exact_until(std::span<char> buf, absl::Time deadline) {
   return internal::read_exact_with(buf, "read_exact",
-                                   [&](std::span<char> b) { return read_some(b, deadline); });
+                                   [&](std::span<char> b) { return read_some_until(b, deadline); });
 }
 
-absl::Status StreamSocket::write_all(std::string_view data, absl::Time deadline) {
+absl::Status StreamSocket::write_all_until(std::string_view data, absl::Time deadline) {
   if (fd_ < 0) return closed_error("write_all");
   bool from_default = false;
   bool deadline_known = false;

@@ -8,10 +8,13 @@
 //   char buf[4096];
 //   absl::StatusOr<std::size_t> n = conn.read_some(buf);  // DeadlineExceeded after 30 s idle
 //   if (!n.ok() && conn.timed_out()) { /* one of the defaults fired, not a caller's deadline */ }
+//   absl::Status w = conn.write_all_for("pong\n", absl::Seconds(1));  // this call: 1 s at most
 //
-// A call's own deadline and the stream's defaults combine: the earliest
-// wins. With no default set (the usual case) nothing changes and a call
-// without a deadline waits forever.
+// Each read and write comes three ways, as core's and sync's timed waits
+// do: `read_some(buf)` without a limit of its own, `read_some_for(buf,
+// timeout)` and `read_some_until(buf, deadline)`. A call's own limit and the
+// stream's defaults combine: the earliest wins. With no default set (the
+// usual case) nothing changes and a call without a limit waits forever.
 //
 // Every call that would block parks the calling fiber (its worker runs other
 // fibers); on a plain thread it blocks the thread. Errors are absl::Status
@@ -66,13 +69,30 @@ class StreamSocket : public Socket {
   // weft::net::Server, that the connection was idle (see Server::stop).
   // DeadlineExceeded if nothing came by the deadline (the earliest of
   // `deadline` and the stream's defaults); a reset peer is an error status.
-  absl::StatusOr<std::size_t> read_some(std::span<char> buf,
-                                        absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::size_t> read_some_until(std::span<char> buf, absl::Time deadline);
+  absl::StatusOr<std::size_t> read_some_for(std::span<char> buf, absl::Duration timeout) {
+    return read_some_until(buf, absl::Now() + timeout);
+  }
+  absl::StatusOr<std::size_t> read_some(std::span<char> buf) {
+    return read_some_until(buf, absl::InfiniteFuture());
+  }
   // Reads exactly buf.size() bytes. OutOfRange (naming how many bytes came)
   // if the peer closes first. Bytes read before an error stay in buf.
-  absl::Status read_exact(std::span<char> buf, absl::Time deadline = absl::InfiniteFuture());
+  absl::Status read_exact_until(std::span<char> buf, absl::Time deadline);
+  absl::Status read_exact_for(std::span<char> buf, absl::Duration timeout) {
+    return read_exact_until(buf, absl::Now() + timeout);
+  }
+  absl::Status read_exact(std::span<char> buf) {
+    return read_exact_until(buf, absl::InfiniteFuture());
+  }
   // Writes all of data, waiting for buffer space as needed.
-  absl::Status write_all(std::string_view data, absl::Time deadline = absl::InfiniteFuture());
+  absl::Status write_all_until(std::string_view data, absl::Time deadline);
+  absl::Status write_all_for(std::string_view data, absl::Duration timeout) {
+    return write_all_until(data, absl::Now() + timeout);
+  }
+  absl::Status write_all(std::string_view data) {
+    return write_all_until(data, absl::InfiniteFuture());
+  }
 
   // Half-close: the peer reads EOF; this side can still read.
   absl::Status shutdown_write();

@@ -60,7 +60,7 @@ absl::StatusOr<TcpListener> TcpListener::bind(const Address& address, Options op
   return TcpListener(std::move(*s));
 }
 
-absl::StatusOr<TcpStream> TcpListener::accept(absl::Time deadline) {
+absl::StatusOr<TcpStream> TcpListener::accept_until(absl::Time deadline) {
   if (fd_ < 0) return closed_error("accept");
   absl::StatusOr<Socket> s = internal::accept_socket(fd_, deadline);
   if (!s.ok()) return s.status();
@@ -69,9 +69,7 @@ absl::StatusOr<TcpStream> TcpListener::accept(absl::Time deadline) {
   return conn;
 }
 
-absl::StatusOr<TcpStream> dial(const Address& address, absl::Duration timeout) {
-  absl::Time deadline =
-      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+absl::StatusOr<TcpStream> dial_until(const Address& address, absl::Time deadline) {
   absl::StatusOr<Socket> s = Socket::open(address.family(), SOCK_STREAM);
   if (!s.ok()) return s.status();
   TcpStream conn(std::move(*s));
@@ -79,7 +77,7 @@ absl::StatusOr<TcpStream> dial(const Address& address, absl::Duration timeout) {
     if (errno != EINPROGRESS && errno != EINTR) {
       return errno_status(errno, absl::StrCat("connect ", address.to_string()));
     }
-    if (absl::Status w = io::wait_writable(conn.fd(), deadline); !w.ok()) {
+    if (absl::Status w = io::wait_writable_until(conn.fd(), deadline); !w.ok()) {
       if (absl::IsDeadlineExceeded(w)) {
         return absl::DeadlineExceededError(
             absl::StrCat("weft::net: connect ", address.to_string(), ": timed out"));
@@ -95,14 +93,12 @@ absl::StatusOr<TcpStream> dial(const Address& address, absl::Duration timeout) {
   return conn;
 }
 
-absl::StatusOr<TcpStream> dial(std::string_view host_port, absl::Duration timeout) {
-  absl::Time deadline =
-      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+absl::StatusOr<TcpStream> dial_until(std::string_view host_port, absl::Time deadline) {
   absl::StatusOr<std::vector<Address>> addrs = resolve(host_port);
   if (!addrs.ok()) return addrs.status();
   absl::Status last = absl::NotFoundError(absl::StrCat("weft::net: no address for ", std::string(host_port)));
   for (const Address& a : *addrs) {
-    absl::StatusOr<TcpStream> conn = dial(a, deadline - absl::Now());
+    absl::StatusOr<TcpStream> conn = dial_until(a, deadline);
     if (conn.ok()) return conn;
     last = conn.status();
   }

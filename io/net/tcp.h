@@ -13,8 +13,11 @@
 //   }
 //
 // Every call that would block parks the calling fiber (its worker runs other
-// fibers) and takes an optional deadline; on a plain thread it blocks the
-// thread. Errors are absl::Status values with errno-derived codes and
+// fibers); on a plain thread it blocks the thread. Each comes three ways, as
+// in core and sync: `accept()` waits without a limit, `accept_for(timeout)`
+// at most that long and `accept_until(deadline)` until that instant
+// (DeadlineExceeded after it); likewise dial and the streams' reads and
+// writes. Errors are absl::Status values with errno-derived codes and
 // messages; nothing throws except weft::FiberExit when the fiber is killed
 // while it waits. Writes never raise SIGPIPE (MSG_NOSIGNAL): a reset peer is
 // an error status. Like Go, connections get TCP_NODELAY by default.
@@ -69,18 +72,33 @@ class TcpListener : public Socket {
   // ENFILE) or memory, it backs off (1 ms doubling to 100 ms) and tries
   // again until the deadline, so a server keeps serving the connections it
   // has; connections aborted before they were accepted are skipped.
-  absl::StatusOr<TcpStream> accept(absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<TcpStream> accept_until(absl::Time deadline);
+  absl::StatusOr<TcpStream> accept_for(absl::Duration timeout) {
+    return accept_until(absl::Now() + timeout);
+  }
+  absl::StatusOr<TcpStream> accept() { return accept_until(absl::InfiniteFuture()); }
 
  private:
   explicit TcpListener(Socket s) : Socket(std::move(s)) {}
 };
 
 // Connects to "host:port" (a name is resolved on the offload pool, see
-// resolve()), trying each address in turn until one connects or `timeout`
-// passes. The last address's error if none connects.
-absl::StatusOr<TcpStream> dial(std::string_view host_port,
-                               absl::Duration timeout = absl::InfiniteDuration());
-absl::StatusOr<TcpStream> dial(const Address& address,
-                               absl::Duration timeout = absl::InfiniteDuration());
+// resolve()), trying each address in turn until one connects or the
+// deadline passes (DeadlineExceeded). The last address's error if none
+// connects.
+absl::StatusOr<TcpStream> dial_until(std::string_view host_port, absl::Time deadline);
+absl::StatusOr<TcpStream> dial_until(const Address& address, absl::Time deadline);
+inline absl::StatusOr<TcpStream> dial_for(std::string_view host_port, absl::Duration timeout) {
+  return dial_until(host_port, absl::Now() + timeout);
+}
+inline absl::StatusOr<TcpStream> dial_for(const Address& address, absl::Duration timeout) {
+  return dial_until(address, absl::Now() + timeout);
+}
+inline absl::StatusOr<TcpStream> dial(std::string_view host_port) {
+  return dial_until(host_port, absl::InfiniteFuture());
+}
+inline absl::StatusOr<TcpStream> dial(const Address& address) {
+  return dial_until(address, absl::InfiniteFuture());
+}
 
 }  // namespace weft::net

@@ -143,8 +143,8 @@ bool wants_io(const Outcome& o) {
 
 // Waits for the readiness OpenSSL asked for. `op` names a timeout.
 absl::Status wait_for(const Outcome& o, int fd, absl::Time deadline, absl::string_view op) {
-  absl::Status s = o.error == SSL_ERROR_WANT_READ ? io::wait_readable(fd, deadline)
-                                                  : io::wait_writable(fd, deadline);
+  absl::Status s = o.error == SSL_ERROR_WANT_READ ? io::wait_readable_until(fd, deadline)
+                                                  : io::wait_writable_until(fd, deadline);
   if (absl::IsDeadlineExceeded(s)) {
     return absl::DeadlineExceededError(absl::StrCat("weft::net: TLS ", op, ": timed out"));
   }
@@ -233,8 +233,9 @@ TlsStream::TlsStream(TlsStream&&) noexcept = default;
 TlsStream& TlsStream::operator=(TlsStream&&) noexcept = default;
 TlsStream::~TlsStream() = default;
 
-absl::StatusOr<TlsStream> TlsStream::client(TcpStream tcp, const TlsContext& ctx,
-                                            std::string_view server_name, absl::Time deadline) {
+absl::StatusOr<TlsStream> TlsStream::client_until(TcpStream tcp, const TlsContext& ctx,
+                                                  std::string_view server_name,
+                                                  absl::Time deadline) {
   const internal::TlsContextState* state = ctx.state_.get();
   if (state != nullptr && state->server) {
     return absl::InvalidArgumentError("weft::net: TLS client: given a server TlsContext");
@@ -269,8 +270,8 @@ absl::StatusOr<TlsStream> TlsStream::client(TcpStream tcp, const TlsContext& ctx
   return handshake(std::move(*s), deadline);
 }
 
-absl::StatusOr<TlsStream> TlsStream::server(TcpStream tcp, const TlsContext& ctx,
-                                            absl::Time deadline) {
+absl::StatusOr<TlsStream> TlsStream::server_until(TcpStream tcp, const TlsContext& ctx,
+                                                  absl::Time deadline) {
   const internal::TlsContextState* state = ctx.state_.get();
   if (state != nullptr && !state->server) {
     return absl::InvalidArgumentError("weft::net: TLS server: given a client TlsContext");
@@ -304,7 +305,7 @@ absl::StatusOr<TlsStream> TlsStream::handshake(std::unique_ptr<TlsSession> sessi
   return TlsStream(std::move(session));
 }
 
-absl::StatusOr<std::size_t> TlsStream::read_some(std::span<char> buf, absl::Time deadline) {
+absl::StatusOr<std::size_t> TlsStream::read_some_until(std::span<char> buf, absl::Time deadline) {
   if (session_ == nullptr || !session_->tcp.is_open()) return closed_error("read_some");
   if (buf.empty()) return 0;
   TlsSession& s = *session_;
@@ -362,12 +363,12 @@ absl::StatusOr<std::size_t> TlsStream::read_some(std::span<char> buf, absl::Time
   }
 }
 
-absl::Status TlsStream::read_exact(std::span<char> buf, absl::Time deadline) {
+absl::Status TlsStream::read_exact_until(std::span<char> buf, absl::Time deadline) {
   return internal::read_exact_with(buf, "TLS read_exact",
-                                   [&](std::span<char> b) { return read_some(b, deadline); });
+                                   [&](std::span<char> b) { return read_some_until(b, deadline); });
 }
 
-absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
+absl::Status TlsStream::write_all_until(std::string_view data, absl::Time deadline) {
   if (session_ == nullptr || !session_->tcp.is_open()) return closed_error("write_all");
   TlsSession& s = *session_;
   // Pairs with the release store below (see `writing`).
@@ -416,7 +417,7 @@ absl::Status TlsStream::write_all(std::string_view data, absl::Time deadline) {
   return absl::OkStatus();
 }
 
-absl::Status TlsStream::shutdown(absl::Time deadline) {
+absl::Status TlsStream::shutdown_until(absl::Time deadline) {
   if (session_ == nullptr || !session_->tcp.is_open()) return closed_error("shutdown");
   TlsSession& s = *session_;
   // Pairs with the release store below (see `writing`).

@@ -4,21 +4,24 @@
 //
 //   auto ctx = weft::net::TlsContext::client({.alpn = {"http/1.1"}});
 //   auto tcp = weft::net::dial("example.com:443");
-//   auto tls = weft::net::TlsStream::client(std::move(*tcp), *ctx, "example.com",
-//                                           absl::Now() + absl::Seconds(5));
+//   auto tls = weft::net::TlsStream::client_for(std::move(*tcp), *ctx, "example.com",
+//                                               absl::Seconds(5));
 //   if (!tls.ok()) return tls.status();  // e.g. Unauthenticated: certificate has expired
 //   tls->write_all("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
 //   char buf[4096];
 //   auto n = tls->read_some(buf);         // StatusOr<size_t>, 0 = clean close
 //
-// A server accepts a TcpStream, then calls TlsStream::server(std::move(conn),
-// server_ctx, deadline): the handshake is where a plain-text client, a bad
+// A server accepts a TcpStream, then calls TlsStream::server_for(std::move(conn),
+// server_ctx, timeout): the handshake is where a plain-text client, a bad
 // certificate or a stalled peer shows up, as a Status for that connection
 // alone.
 //
 // Every call that would block parks the calling fiber on the socket (its
 // worker runs other fibers) until the deadline; on a plain thread it blocks
-// the thread. OpenSSL runs over the non-blocking socket: when it needs to
+// the thread. Each comes three ways, as on TcpStream: `read_some(buf)`
+// without a limit, `read_some_for(buf, timeout)`, `read_some_until(buf,
+// deadline)`; likewise read_exact, write_all, shutdown and the handshakes
+// client and server. OpenSSL runs over the non-blocking socket: when it needs to
 // read or write, the fiber waits for the fd through weft::io, never in a
 // busy loop.
 //
@@ -78,35 +81,71 @@ class TlsStream {
   // chain to a trusted CA and be issued for `server_name` (a DNS name, or
   // an IP address matched against the certificate's IP entries); an empty
   // name is then InvalidArgument. A DNS name is also sent as SNI.
+  static absl::StatusOr<TlsStream> client_until(TcpStream tcp, const TlsContext& ctx,
+                                                std::string_view server_name, absl::Time deadline);
+  static absl::StatusOr<TlsStream> client_for(TcpStream tcp, const TlsContext& ctx,
+                                              std::string_view server_name,
+                                              absl::Duration timeout) {
+    return client_until(std::move(tcp), ctx, server_name, absl::Now() + timeout);
+  }
   static absl::StatusOr<TlsStream> client(TcpStream tcp, const TlsContext& ctx,
-                                          std::string_view server_name,
-                                          absl::Time deadline = absl::InfiniteFuture());
+                                          std::string_view server_name) {
+    return client_until(std::move(tcp), ctx, server_name, absl::InfiniteFuture());
+  }
   // Handshakes as a server over an accepted `tcp` (taken, and closed on
-  // error). Pass a deadline: a peer that stalls mid-handshake holds the
+  // error). Pass a limit: a peer that stalls mid-handshake holds the
   // calling fiber until it.
-  static absl::StatusOr<TlsStream> server(TcpStream tcp, const TlsContext& ctx,
-                                          absl::Time deadline = absl::InfiniteFuture());
+  static absl::StatusOr<TlsStream> server_until(TcpStream tcp, const TlsContext& ctx,
+                                                absl::Time deadline);
+  static absl::StatusOr<TlsStream> server_for(TcpStream tcp, const TlsContext& ctx,
+                                              absl::Duration timeout) {
+    return server_until(std::move(tcp), ctx, absl::Now() + timeout);
+  }
+  static absl::StatusOr<TlsStream> server(TcpStream tcp, const TlsContext& ctx) {
+    return server_until(std::move(tcp), ctx, absl::InfiniteFuture());
+  }
 
   // Reads what is available (decrypted), at most buf.size() bytes, waiting
   // until there is something. 0 means the peer closed cleanly (close_notify);
   // a close without it is DataLoss. DeadlineExceeded if nothing came by
   // `deadline`.
-  absl::StatusOr<std::size_t> read_some(std::span<char> buf,
-                                        absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::size_t> read_some_until(std::span<char> buf, absl::Time deadline);
+  absl::StatusOr<std::size_t> read_some_for(std::span<char> buf, absl::Duration timeout) {
+    return read_some_until(buf, absl::Now() + timeout);
+  }
+  absl::StatusOr<std::size_t> read_some(std::span<char> buf) {
+    return read_some_until(buf, absl::InfiniteFuture());
+  }
   // Reads exactly buf.size() bytes. OutOfRange (naming how many came) if the
   // peer closes first. Bytes read before an error stay in buf.
-  absl::Status read_exact(std::span<char> buf, absl::Time deadline = absl::InfiniteFuture());
+  absl::Status read_exact_until(std::span<char> buf, absl::Time deadline);
+  absl::Status read_exact_for(std::span<char> buf, absl::Duration timeout) {
+    return read_exact_until(buf, absl::Now() + timeout);
+  }
+  absl::Status read_exact(std::span<char> buf) {
+    return read_exact_until(buf, absl::InfiniteFuture());
+  }
   // Encrypts and writes all of data, waiting for buffer space as needed.
   // After an error (DeadlineExceeded included) part of a record may be left
   // inside OpenSSL: later writes get FailedPrecondition; close the stream.
-  absl::Status write_all(std::string_view data, absl::Time deadline = absl::InfiniteFuture());
+  absl::Status write_all_until(std::string_view data, absl::Time deadline);
+  absl::Status write_all_for(std::string_view data, absl::Duration timeout) {
+    return write_all_until(data, absl::Now() + timeout);
+  }
+  absl::Status write_all(std::string_view data) {
+    return write_all_until(data, absl::InfiniteFuture());
+  }
 
   // Ends this side cleanly: sends close_notify (waiting for buffer space
-  // until `deadline`), then half-closes the TCP connection. The peer reads
-  // 0; this side may go on reading until the peer closes. Counts as a write
-  // (FailedPrecondition while another fiber writes). Idempotent.
-  absl::Status shutdown(absl::Time deadline);
-  absl::Status shutdown() { return shutdown(absl::Now() + kShutdownTimeout); }
+  // until `deadline`; without a limit of the caller's, kShutdownTimeout),
+  // then half-closes the TCP connection. The peer reads 0; this side may go
+  // on reading until the peer closes. Counts as a write (FailedPrecondition
+  // while another fiber writes). Idempotent.
+  absl::Status shutdown_until(absl::Time deadline);
+  absl::Status shutdown_for(absl::Duration timeout) {
+    return shutdown_until(absl::Now() + timeout);
+  }
+  absl::Status shutdown() { return shutdown_for(kShutdownTimeout); }
   // Closes the socket (no close_notify). Idempotent; the destructor calls
   // it. Must not race with another fiber's call on this stream.
   void close();

@@ -22,7 +22,8 @@ absl::StatusOr<UdpSocket> UdpSocket::bind(std::string_view host_port) {
   return UdpSocket(std::move(*s));
 }
 
-absl::Status UdpSocket::send_to(const Address& to, std::string_view data, absl::Time deadline) {
+absl::Status UdpSocket::send_to_until(const Address& to, std::string_view data,
+                                      absl::Time deadline) {
   if (fd_ < 0) return absl::FailedPreconditionError("weft::net: send_to on a closed socket");
   for (;;) {
     ssize_t n = ::sendto(fd_, data.data(), data.size(), MSG_NOSIGNAL, to.sockaddr_ptr(), to.size());
@@ -31,12 +32,12 @@ absl::Status UdpSocket::send_to(const Address& to, std::string_view data, absl::
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       return errno_status(errno, absl::StrCat("send_to ", to.to_string()));
     }
-    if (absl::Status s = io::wait_writable(fd_, deadline); !s.ok()) return s;
+    if (absl::Status s = io::wait_writable_until(fd_, deadline); !s.ok()) return s;
   }
 }
 
-absl::StatusOr<UdpSocket::Datagram> UdpSocket::recv_from(std::span<char> buf,
-                                                         absl::Time deadline) {
+absl::StatusOr<UdpSocket::Datagram> UdpSocket::recv_from_until(std::span<char> buf,
+                                                               absl::Time deadline) {
   if (fd_ < 0) return absl::FailedPreconditionError("weft::net: recv_from on a closed socket");
   for (;;) {
     sockaddr_storage ss{};
@@ -48,7 +49,7 @@ absl::StatusOr<UdpSocket::Datagram> UdpSocket::recv_from(std::span<char> buf,
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_status(errno, "recv_from");
-    if (absl::Status s = io::wait_readable(fd_, deadline); !s.ok()) return s;
+    if (absl::Status s = io::wait_readable_until(fd_, deadline); !s.ok()) return s;
   }
 }
 

@@ -3,7 +3,7 @@
 //   auto sock = weft::net::UdpSocket::bind("127.0.0.1:0");
 //   sock->send_to(peer, "ping");
 //   char buf[1500];
-//   auto got = sock->recv_from(buf, absl::Now() + absl::Seconds(1));  // {bytes, from}
+//   auto got = sock->recv_from_for(buf, absl::Seconds(1));  // {bytes, from}
 #pragma once
 
 #include <cstddef>
@@ -25,17 +25,29 @@ class UdpSocket : public Socket {
   // A socket bound to a numeric "host:port" (port 0: any free port).
   static absl::StatusOr<UdpSocket> bind(std::string_view host_port);
 
-  // Sends one datagram, waiting for buffer space until `deadline`.
-  absl::Status send_to(const Address& to, std::string_view data,
-                       absl::Time deadline = absl::InfiniteFuture());
+  // Sends one datagram, waiting for buffer space until `deadline` (_for: at
+  // most `timeout`; without either: as long as it takes).
+  absl::Status send_to_until(const Address& to, std::string_view data, absl::Time deadline);
+  absl::Status send_to_for(const Address& to, std::string_view data, absl::Duration timeout) {
+    return send_to_until(to, data, absl::Now() + timeout);
+  }
+  absl::Status send_to(const Address& to, std::string_view data) {
+    return send_to_until(to, data, absl::InfiniteFuture());
+  }
 
   struct Datagram {
     std::size_t size;  // bytes stored in the buffer (a longer datagram is cut)
     Address from;
   };
-  // Waits for one datagram until `deadline`.
-  absl::StatusOr<Datagram> recv_from(std::span<char> buf,
-                                     absl::Time deadline = absl::InfiniteFuture());
+  // Waits for one datagram until `deadline` (or `timeout`, or as long as it
+  // takes).
+  absl::StatusOr<Datagram> recv_from_until(std::span<char> buf, absl::Time deadline);
+  absl::StatusOr<Datagram> recv_from_for(std::span<char> buf, absl::Duration timeout) {
+    return recv_from_until(buf, absl::Now() + timeout);
+  }
+  absl::StatusOr<Datagram> recv_from(std::span<char> buf) {
+    return recv_from_until(buf, absl::InfiniteFuture());
+  }
 
  private:
   explicit UdpSocket(Socket s) : Socket(std::move(s)) {}

@@ -53,16 +53,14 @@ UnixListener::~UnixListener() {
   if (is_open() && !path_.empty() && path_[0] != '@') ::unlink(path_.c_str());
 }
 
-absl::StatusOr<UnixStream> UnixListener::accept(absl::Time deadline) {
+absl::StatusOr<UnixStream> UnixListener::accept_until(absl::Time deadline) {
   if (fd_ < 0) return absl::FailedPreconditionError("weft::net: accept on a closed socket");
   absl::StatusOr<Socket> s = internal::accept_socket(fd_, deadline);
   if (!s.ok()) return s.status();
   return UnixStream(std::move(*s));
 }
 
-absl::StatusOr<UnixStream> dial_unix(std::string_view path, absl::Duration timeout) {
-  absl::Time deadline =
-      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+absl::StatusOr<UnixStream> dial_unix_until(std::string_view path, absl::Time deadline) {
   sockaddr_un sa;
   absl::StatusOr<socklen_t> len = make_sockaddr(path, &sa);
   if (!len.ok()) return len.status();
@@ -76,7 +74,7 @@ absl::StatusOr<UnixStream> dial_unix(std::string_view path, absl::Duration timeo
       return errno_status(errno, absl::StrCat("connect ", std::string(path)));
     }
     for (;;) {
-      if (absl::Status w = io::wait_writable(conn.fd(), deadline); !w.ok()) {
+      if (absl::Status w = io::wait_writable_until(conn.fd(), deadline); !w.ok()) {
         if (absl::IsDeadlineExceeded(w)) {
           return absl::DeadlineExceededError(
               absl::StrCat("weft::net: connect ", std::string(path), ": timed out"));

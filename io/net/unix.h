@@ -50,8 +50,12 @@ class UnixListener : public Socket {
   static absl::StatusOr<UnixListener> bind(std::string_view path) { return bind(path, Options()); }
 
   // Waits for the next connection, like TcpListener::accept (same back-off
-  // when out of fds).
-  absl::StatusOr<UnixStream> accept(absl::Time deadline = absl::InfiniteFuture());
+  // when out of fds; the same _for and _until forms).
+  absl::StatusOr<UnixStream> accept_until(absl::Time deadline);
+  absl::StatusOr<UnixStream> accept_for(absl::Duration timeout) {
+    return accept_until(absl::Now() + timeout);
+  }
+  absl::StatusOr<UnixStream> accept() { return accept_until(absl::InfiniteFuture()); }
 
   // The path it listens on.
   const std::string& path() const { return path_; }
@@ -67,9 +71,14 @@ class UnixListener : public Socket {
 };
 
 // Connects to the Unix socket at `path`. NotFound if nothing is there,
-// Unavailable (ECONNREFUSED) if nobody listens, DeadlineExceeded after
-// `timeout` (a full backlog makes connect wait).
-absl::StatusOr<UnixStream> dial_unix(std::string_view path,
-                                     absl::Duration timeout = absl::InfiniteDuration());
+// Unavailable (ECONNREFUSED) if nobody listens, DeadlineExceeded at the
+// deadline (a full backlog makes connect wait).
+absl::StatusOr<UnixStream> dial_unix_until(std::string_view path, absl::Time deadline);
+inline absl::StatusOr<UnixStream> dial_unix_for(std::string_view path, absl::Duration timeout) {
+  return dial_unix_until(path, absl::Now() + timeout);
+}
+inline absl::StatusOr<UnixStream> dial_unix(std::string_view path) {
+  return dial_unix_until(path, absl::InfiniteFuture());
+}
 
 }  // namespace weft::net

@@ -50,10 +50,10 @@ TEST_P(BufferedTest, LinesAcrossReads) {
     auto sender = SendSlowly(a, {"hel", "lo\nwor", "ld\nlast", " line\n"});
     BufferedReader in(b);
     absl::Time d = absl::Now() + kLong;
-    EXPECT_EQ(*in.read_line(1024, d), "hello\n");
-    EXPECT_EQ(*in.read_line(1024, d), "world\n");
-    EXPECT_EQ(*in.read_line(1024, d), "last line\n");
-    absl::StatusOr<std::string_view> eof = in.read_line(1024, d);
+    EXPECT_EQ(*in.read_line_until(1024, d), "hello\n");
+    EXPECT_EQ(*in.read_line_until(1024, d), "world\n");
+    EXPECT_EQ(*in.read_line_until(1024, d), "last line\n");
+    absl::StatusOr<std::string_view> eof = in.read_line_until(1024, d);
     ASSERT_TRUE(eof.ok()) << eof.status();
     EXPECT_TRUE(eof->empty());
     sender.join();
@@ -65,17 +65,17 @@ TEST_P(BufferedTest, LineLongerThanTheMaximum) {
     auto [a, b] = Pair();
     auto sender = SendSlowly(a, {std::string(60, 'a'), std::string(40, 'a') + "\nok\n"});
     BufferedReader in(b, 64);
-    absl::StatusOr<std::string_view> line = in.read_line(50, absl::Now() + kLong);
+    absl::StatusOr<std::string_view> line = in.read_line_for(50, kLong);
     EXPECT_TRUE(absl::IsResourceExhausted(line.status())) << line.status();
     EXPECT_THAT(line.status().message(), HasSubstr("within 50 bytes"));
     EXPECT_GE(in.buffered().size(), 50u);
     // The caller may skip the long line and carry on.
     in.consume(in.buffered().size());
-    absl::StatusOr<std::string_view> rest = in.read_line(1024, absl::Now() + kLong);
+    absl::StatusOr<std::string_view> rest = in.read_line_for(1024, kLong);
     ASSERT_TRUE(rest.ok());
     if (*rest != "ok\n") {  // the skip cut the long line mid-way: its tail comes first
       EXPECT_EQ(rest->back(), '\n');
-      EXPECT_EQ(*in.read_line(1024, absl::Now() + kLong), "ok\n");
+      EXPECT_EQ(*in.read_line_for(1024, kLong), "ok\n");
     }
     sender.join();
   });
@@ -86,8 +86,8 @@ TEST_P(BufferedTest, EofMidLine) {
     auto [a, b] = Pair();
     auto sender = SendSlowly(a, {"one\n", "unfinis", "hed"});
     BufferedReader in(b);
-    EXPECT_EQ(*in.read_line(1024, absl::Now() + kLong), "one\n");
-    absl::StatusOr<std::string_view> line = in.read_line(1024, absl::Now() + kLong);
+    EXPECT_EQ(*in.read_line_for(1024, kLong), "one\n");
+    absl::StatusOr<std::string_view> line = in.read_line_for(1024, kLong);
     EXPECT_TRUE(absl::IsOutOfRange(line.status())) << line.status();
     EXPECT_THAT(line.status().message(), HasSubstr("EOF after 10 bytes"));
     EXPECT_EQ(in.buffered(), "unfinished");  // nothing lost
@@ -104,7 +104,7 @@ TEST_P(BufferedTest, ReadUntilAMultiByteDelimiterSplitAcrossReads) {
     ASSERT_TRUE(head.ok()) << head.status();
     EXPECT_EQ(*head, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     sender.join();
-    absl::StatusOr<std::string_view> rest = in.peek(100, absl::Now() + kLong);
+    absl::StatusOr<std::string_view> rest = in.peek_for(100, kLong);
     EXPECT_EQ(*rest, "next");  // fewer than asked: EOF
   });
 }
@@ -115,7 +115,7 @@ TEST_P(BufferedTest, GrowsForALongLineWithinTheMaximum) {
     std::string big(5000, 'x');
     auto sender = SendSlowly(a, {big.substr(0, 2000), big.substr(2000) + "\n"});
     BufferedReader in(b, 64);
-    absl::StatusOr<std::string_view> line = in.read_line(8192, absl::Now() + kLong);
+    absl::StatusOr<std::string_view> line = in.read_line_for(8192, kLong);
     ASSERT_TRUE(line.ok()) << line.status();
     EXPECT_EQ(*line, big + "\n");
     sender.join();
@@ -127,21 +127,21 @@ TEST_P(BufferedTest, PeekConsumeAndReadExactWithoutCopies) {
     auto [a, b] = Pair();
     auto sender = SendSlowly(a, {"abc", "defgh", "ijkl"});
     BufferedReader in(b);
-    absl::StatusOr<std::string_view> p = in.peek(5, absl::Now() + kLong);
+    absl::StatusOr<std::string_view> p = in.peek_for(5, kLong);
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(*p, "abcde");
     EXPECT_EQ(p->data(), in.buffered().data()) << "peek must not copy";
     in.consume(2);
     char out[4];
-    ASSERT_TRUE(in.read_exact(out, absl::Now() + kLong).ok());
+    ASSERT_TRUE(in.read_exact_for(out, kLong).ok());
     EXPECT_EQ(std::string_view(out, 4), "cdef");
     char small[3];
-    absl::StatusOr<std::size_t> n = in.read_some(small, absl::Now() + kLong);
+    absl::StatusOr<std::size_t> n = in.read_some_for(small, kLong);
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(std::string_view(small, *n), std::string_view("ghi").substr(0, *n));
     sender.join();
     char tail[100];
-    absl::Status s = BufferedReader(b).read_exact(tail, absl::Now() + kLong);
+    absl::Status s = BufferedReader(b).read_exact_for(tail, kLong);
     EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
   });
 }
@@ -155,18 +155,18 @@ TEST_P(BufferedTest, WriterBuffersFlushesAndWritesThrough) {
     EXPECT_EQ(out.buffered(), 12u);
     char buf[256];
     // Nothing reached the peer yet.
-    absl::StatusOr<std::size_t> n = b.read_some(buf, absl::Now() + absl::Milliseconds(20));
+    absl::StatusOr<std::size_t> n = b.read_some_for(buf, absl::Milliseconds(20));
     EXPECT_TRUE(absl::IsDeadlineExceeded(n.status())) << n.status();
     ASSERT_TRUE(out.flush().ok());
     EXPECT_EQ(out.buffered(), 0u);
     BufferedReader in(b);
-    EXPECT_EQ(*in.read_line(1024, absl::Now() + kLong), "hello world\n");
+    EXPECT_EQ(*in.read_line_for(1024, kLong), "hello world\n");
     // Larger than the buffer: written through, after what was buffered.
     ASSERT_TRUE(out.write("a").ok());
     std::string big(200, 'z');
     ASSERT_TRUE(out.write(big + "\n").ok());
     EXPECT_EQ(out.buffered(), 0u);
-    EXPECT_EQ(*in.read_line(1024, absl::Now() + kLong), "a" + big + "\n");
+    EXPECT_EQ(*in.read_line_for(1024, kLong), "a" + big + "\n");
   });
 }
 

@@ -142,7 +142,7 @@ void ExpectReadableWakesWaiter(Kind kind) {
   std::atomic<bool> written{false};
   auto reader = spawn([&] {
     entered = true;
-    absl::Status s = io::wait_readable(p.a(), absl::Now() + kLong);
+    absl::Status s = io::wait_readable_for(p.a(), kLong);
     EXPECT_TRUE(s.ok()) << s;
     EXPECT_TRUE(written.load()) << "the wait returned before anything was written";
     EXPECT_EQ(read_byte(p.a()), 'r');
@@ -172,7 +172,7 @@ void ExpectWritableWakesWaiter(Kind kind) {
   std::atomic<bool> drained{false};
   auto writer = spawn([&] {
     entered = true;
-    absl::Status s = io::wait_writable(p.b(), absl::Now() + kLong);
+    absl::Status s = io::wait_writable_for(p.b(), kLong);
     EXPECT_TRUE(s.ok()) << s;
     EXPECT_TRUE(drained.load()) << "the wait returned while the buffer was full";
     EXPECT_TRUE(write_byte(p.b()));
@@ -205,13 +205,13 @@ TEST_P(FdWaitTest, ReaderAndWriterOfOneSocketWaitIndependently) {
     std::atomic<bool> writable{false};
     auto reader = spawn([&] {
       entered.fetch_add(1);
-      EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+      EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
       EXPECT_TRUE(readable.load());
       EXPECT_EQ(read_byte(p.a()), 'b');
     });
     auto writer = spawn([&] {
       entered.fetch_add(1);
-      EXPECT_TRUE(io::wait_writable(p.a(), absl::Now() + kLong).ok());
+      EXPECT_TRUE(io::wait_writable_for(p.a(), kLong).ok());
       EXPECT_TRUE(writable.load());
     });
     while (entered.load() < 2) sleep_for(absl::Milliseconds(1));
@@ -236,29 +236,28 @@ TEST(FdWaitThreadTest, PlainThreadWaitsInPoll) {
     written = true;
     write_byte(p.b(), 't');
   });
-  EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+  EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
   EXPECT_TRUE(written.load());
   EXPECT_EQ(read_byte(p.a()), 't');
   writer.join();
 
   // Deadline from a thread.
   auto start = std::chrono::steady_clock::now();
-  absl::Status s = io::wait_readable(p.a(), absl::Now() + absl::Milliseconds(50));
+  absl::Status s = io::wait_readable_for(p.a(), absl::Milliseconds(50));
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   EXPECT_GE(MillisSince(start), 45);
 
   // Writable from a thread: at once on an empty pipe, after a drain on a full one.
-  EXPECT_TRUE(io::wait_writable(p.b(), absl::Now() + kLong).ok());
+  EXPECT_TRUE(io::wait_writable_for(p.b(), kLong).ok());
   ASSERT_GT(fill(p.b()), 0u);
-  EXPECT_TRUE(absl::IsDeadlineExceeded(
-      io::wait_writable(p.b(), absl::Now() + absl::Milliseconds(20))));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(io::wait_writable_for(p.b(), absl::Milliseconds(20))));
   std::atomic<bool> drained{false};
   std::thread reader([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     drained = true;
     drain(p.a());
   });
-  EXPECT_TRUE(io::wait_writable(p.b(), absl::Now() + kLong).ok());
+  EXPECT_TRUE(io::wait_writable_for(p.b(), kLong).ok());
   EXPECT_TRUE(drained.load());
   reader.join();
   // watch() is a no-op on a plain thread.
@@ -276,7 +275,7 @@ TEST_P(FdWaitTest, PlainThreadAndFiberShareAPipe) {
     for (int i = 0; i < kRounds; ++i) {
       int c;
       while ((c = read_byte(to_fiber.a())) < 0) {  // readiness is a hint: retry, wait again
-        if (!io::wait_readable(to_fiber.a(), absl::Now() + kLong).ok()) return i;
+        if (!io::wait_readable_for(to_fiber.a(), kLong).ok()) return i;
       }
       if (c != i % 251 || !write_byte(to_thread.b(), static_cast<char>(c))) return i;
     }
@@ -287,7 +286,7 @@ TEST_P(FdWaitTest, PlainThreadAndFiberShareAPipe) {
     ASSERT_TRUE(write_byte(to_fiber.b(), static_cast<char>(i % 251)));
     int c;
     while ((c = read_byte(to_thread.a())) < 0) {
-      ASSERT_TRUE(io::wait_readable(to_thread.a(), absl::Now() + kLong).ok());
+      ASSERT_TRUE(io::wait_readable_for(to_thread.a(), kLong).ok());
     }
     ASSERT_EQ(c, i % 251);
   }
@@ -308,7 +307,7 @@ TEST_P(FdWaitTest, EdgeBeforeWaitIsNotLost) {
       sleep_for(kSettle);  // idle workers poll meanwhile and record the edge
       const absl::Duration kDeadline = absl::Seconds(5);
       auto start = std::chrono::steady_clock::now();
-      absl::Status s = io::wait_readable(p.a(), absl::Now() + kDeadline);
+      absl::Status s = io::wait_readable_for(p.a(), kDeadline);
       EXPECT_TRUE(s.ok()) << s;
       EXPECT_LT(MillisSince(start), absl::ToInt64Milliseconds(kDeadline) / 2);
       EXPECT_EQ(read_byte(p.a()), 'x');
@@ -322,10 +321,10 @@ TEST_P(FdWaitTest, DataBeforeFirstWatchIsSeen) {
     FdPair p = FdPair::socketpair();
     ASSERT_TRUE(p.ok());
     ASSERT_TRUE(write_byte(p.b(), 'y'));
-    EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+    EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
     EXPECT_EQ(read_byte(p.a()), 'y');
     // A fresh socket is writable at once, also on its first wait.
-    EXPECT_TRUE(io::wait_writable(p.b(), absl::Now() + kLong).ok());
+    EXPECT_TRUE(io::wait_writable_for(p.b(), kLong).ok());
   });
 }
 
@@ -341,9 +340,9 @@ TEST_P(FdWaitTest, KeptEdgeIsConsumedByOneWait) {
       sleep_for(absl::Milliseconds(2));
     }
     sleep_for(kSettle);  // every edge has reached the poller
-    EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+    EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
     EXPECT_EQ(drain(p.a()), 5u);
-    absl::Status s = io::wait_readable(p.a(), absl::Now() + absl::Milliseconds(30));
+    absl::Status s = io::wait_readable_for(p.a(), absl::Milliseconds(30));
     EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   });
 }
@@ -354,7 +353,7 @@ TEST_P(FdWaitTest, DeadlineExpires) {
     ASSERT_TRUE(p.ok());
     const absl::Duration d = absl::Milliseconds(100);
     auto start = std::chrono::steady_clock::now();
-    absl::Status s = io::wait_readable(p.a(), absl::Now() + d);
+    absl::Status s = io::wait_readable_for(p.a(), d);
     int64_t ms = MillisSince(start);
     EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
     EXPECT_THAT(s.message(), HasSubstr("read"));
@@ -363,7 +362,7 @@ TEST_P(FdWaitTest, DeadlineExpires) {
 
     ASSERT_GT(fill(p.b()), 0u);
     start = std::chrono::steady_clock::now();
-    s = io::wait_writable(p.b(), absl::Now() + d);
+    s = io::wait_writable_for(p.b(), d);
     ms = MillisSince(start);
     EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
     EXPECT_THAT(s.message(), HasSubstr("write"));
@@ -372,14 +371,15 @@ TEST_P(FdWaitTest, DeadlineExpires) {
 
     // The pipe still works after its deadlines.
     EXPECT_GT(drain(p.a()), 0u);
-    EXPECT_TRUE(io::wait_writable(p.b(), absl::Now() + kLong).ok());
+    EXPECT_TRUE(io::wait_writable_for(p.b(), kLong).ok());
 
     // A deadline already past fails without waiting (on a fresh pipe: a
     // used one may hold a kept edge, and readiness wins over the deadline).
     FdPair q = FdPair::pipe();
     ASSERT_TRUE(q.ok());
-    EXPECT_TRUE(absl::IsDeadlineExceeded(io::wait_readable(q.a(), absl::InfinitePast())));
-    EXPECT_TRUE(absl::IsDeadlineExceeded(io::wait_readable(q.a(), absl::Now() - absl::Seconds(1))));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(io::wait_readable_until(q.a(), absl::InfinitePast())));
+    EXPECT_TRUE(
+        absl::IsDeadlineExceeded(io::wait_readable_until(q.a(), absl::Now() - absl::Seconds(1))));
 
   });
 }
@@ -396,7 +396,7 @@ TEST_P(FdWaitTest, ManyDeadlinesExpireIndependently) {
     std::vector<Fiber<absl::StatusCode>> fibers;
     for (int i = 0; i < kFibers; ++i) {
       fibers.push_back(spawn([&p = pipes[i], i] {
-        return io::wait_readable(p.a(), absl::Now() + absl::Milliseconds(10 + i % 20)).code();
+        return io::wait_readable_for(p.a(), absl::Milliseconds(10 + i % 20)).code();
       }));
     }
     for (auto& f : fibers) EXPECT_EQ(f.get(), absl::StatusCode::kDeadlineExceeded);
@@ -415,8 +415,8 @@ TEST_P(FdWaitTest, ForgetWhileWaitingCancels) {
       std::atomic<bool> entered{false};
       auto waiter = spawn([&] {
         entered = true;
-        return write_dir ? io::wait_writable(p.a(), absl::Now() + kLong)
-                         : io::wait_readable(p.a(), absl::Now() + kLong);
+        return write_dir ? io::wait_writable_for(p.a(), kLong)
+                         : io::wait_readable_for(p.a(), kLong);
       });
       ASSERT_TRUE(WaitUntil(entered));
       sleep_for(kSettle);
@@ -434,10 +434,10 @@ TEST_P(FdWaitTest, ForgetWhileWaitingCancels) {
       // The fd can be waited on again: the next wait registers it afresh.
       if (write_dir) {
         EXPECT_GT(drain(p.b()), 0u);
-        EXPECT_TRUE(io::wait_writable(p.a(), absl::Now() + kLong).ok());
+        EXPECT_TRUE(io::wait_writable_for(p.a(), kLong).ok());
       } else {
         ASSERT_TRUE(write_byte(p.b()));
-        EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+        EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
       }
     }
     // forget on an fd never watched, or twice, is harmless.
@@ -455,7 +455,7 @@ TEST_P(FdWaitTest, ForgetFromPlainThreadCancels) {
   std::atomic<bool> entered{false};
   auto waiter = rt.spawn([&] {
     entered = true;
-    return io::wait_readable(p.a(), absl::Now() + kLong);
+    return io::wait_readable_for(p.a(), kLong);
   });
   while (!entered.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -475,7 +475,7 @@ TEST_P(FdWaitTest, SecondWaiterGetsFailedPrecondition) {
     ASSERT_TRUE(p.ok());
     std::atomic<int> failed{0};
     auto waiter = [&] {
-      absl::Status s = io::wait_readable(p.a(), absl::Now() + kLong);
+      absl::Status s = io::wait_readable_for(p.a(), kLong);
       if (absl::IsFailedPrecondition(s)) {
         EXPECT_THAT(s.message(), HasSubstr("already waiting to read"));
         failed.fetch_add(1);
@@ -535,10 +535,10 @@ TEST_P(FdWaitTest, KillInterruptsWait) {
       // The killed fiber no longer holds the fd's waiter slot.
       if (write_dir) {
         EXPECT_GT(drain(p.b()), 0u);
-        EXPECT_TRUE(io::wait_writable(p.a(), absl::Now() + kLong).ok());
+        EXPECT_TRUE(io::wait_writable_for(p.a(), kLong).ok());
       } else {
         ASSERT_TRUE(write_byte(p.b()));
-        EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+        EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
       }
     }
   });
@@ -556,7 +556,7 @@ TEST_P(FdWaitTest, KilledFiberUnwindingStopsWaiting) {
       int fd;
       absl::Duration deadline;
       absl::Status* out;
-      ~WaitsInDestructor() { *out = io::wait_readable(fd, absl::Now() + deadline); }
+      ~WaitsInDestructor() { *out = io::wait_readable_for(fd, deadline); }
     };
     absl::Status in_destructor;
     std::atomic<bool> entered{false};
@@ -600,7 +600,7 @@ TEST_P(FdWaitTest, ShutdownInterruptsWait) {
   EXPECT_FALSE(passed.load());
   // Outside any runtime the fd is usable again (a plain-thread wait).
   ASSERT_TRUE(write_byte(p.b()));
-  EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+  EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
 }
 
 // An fd watched by one runtime that is gone can be used by the next one.
@@ -613,7 +613,7 @@ TEST_P(FdWaitTest, FdOutlivesItsRuntime) {
     auto f = rt.spawn([&] {
       EXPECT_TRUE(io::watch(p.a()).ok());
       watched = true;
-      EXPECT_TRUE(io::wait_readable(p.a(), absl::Now() + kLong).ok());
+      EXPECT_TRUE(io::wait_readable_for(p.a(), kLong).ok());
       return read_byte(p.a());
     });
     while (!watched.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -649,7 +649,7 @@ TEST_P(FdWaitTest, ManyWaitersWokenInRandomOrder) {
             woken.fetch_add(1);
             return c;
           }
-          absl::Status s = io::wait_readable(fd, absl::Now() + kLong);
+          absl::Status s = io::wait_readable_for(fd, kLong);
           if (!s.ok()) {
             ADD_FAILURE() << "waiter " << i << ": " << s;
             return -1;
@@ -687,7 +687,7 @@ TEST_P(FdWaitTest, BadFdIsInvalidArgument) {
     absl::Status s = io::watch(-1);
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
     EXPECT_THAT(s.message(), HasSubstr("-1"));
-    EXPECT_TRUE(absl::IsInvalidArgument(io::wait_readable(-1, absl::Now() + kLong)));
+    EXPECT_TRUE(absl::IsInvalidArgument(io::wait_readable_for(-1, kLong)));
     io::forget(-1);  // harmless
   });
 }

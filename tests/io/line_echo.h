@@ -41,7 +41,7 @@ absl::Status ReadLine(Stream& s, std::string* buf, std::string* line, absl::Time
       return absl::OkStatus();
     }
     char tmp[4096];
-    absl::StatusOr<std::size_t> n = s.read_some(tmp, deadline);
+    absl::StatusOr<std::size_t> n = s.read_some_until(tmp, deadline);
     if (!n.ok()) return n.status();
     if (*n == 0) {
       line->clear();
@@ -130,7 +130,7 @@ void RequestUntilStopped(absl::StatusOr<Stream> c, int i, const std::string& add
     seen->answers.fetch_add(1);
   }
   c->close();
-  auto again = net::dial(addr, absl::Seconds(5));
+  auto again = net::dial_for(addr, absl::Seconds(5));
   if (!again.ok()) seen->refused.fetch_add(1);
 }
 

@@ -48,24 +48,24 @@ TEST_P(ReadDeadlineTest, ManyReadsWithALongDeadlineKeepTimersAtTheWaiters) {
       // The server: reads one byte, answers it, each read with an hour's
       // deadline, until EOF.
       Fiber<int64_t> server = spawn([&]() -> int64_t {
-        absl::StatusOr<TcpStream> conn = listener->accept(absl::Now() + kHour);
+        absl::StatusOr<TcpStream> conn = listener->accept_for(kHour);
         if (!conn.ok()) return -1;
         int64_t served = 0;
         char c;
         for (;;) {
-          absl::StatusOr<std::size_t> n = conn->read_some({&c, 1}, absl::Now() + kHour);
+          absl::StatusOr<std::size_t> n = conn->read_some_for({&c, 1}, kHour);
           if (!n.ok() || *n == 0) return served;
-          if (!conn->write_all({&c, 1}, absl::Now() + kHour).ok()) return -1;
+          if (!conn->write_all_for({&c, 1}, kHour).ok()) return -1;
           ++served;
         }
       });
 
-      absl::StatusOr<TcpStream> client = net::dial(address->to_string(), kHour);
+      absl::StatusOr<TcpStream> client = net::dial_for(address->to_string(), kHour);
       ASSERT_TRUE(client.ok()) << client.status();
       for (int64_t i = 0; i < rounds; ++i) {
         char out = static_cast<char>(i % 251), in = 0;
-        ASSERT_TRUE(client->write_all({&out, 1}, absl::Now() + kHour).ok());
-        absl::StatusOr<std::size_t> n = client->read_some({&in, 1}, absl::Now() + kHour);
+        ASSERT_TRUE(client->write_all_for({&out, 1}, kHour).ok());
+        absl::StatusOr<std::size_t> n = client->read_some_for({&in, 1}, kHour);
         ASSERT_TRUE(n.ok()) << n.status();
         ASSERT_EQ(*n, 1u);
         ASSERT_EQ(in, out);

@@ -121,7 +121,7 @@ TEST_P(ServerTest, ConnectionCapPausesAccepting) {
         ASSERT_TRUE(c.ok()) << c.status();
         ASSERT_TRUE(c->write_all("x").ok());
         char b;
-        absl::StatusOr<std::size_t> n = c->read_some({&b, 1}, absl::Now() + kLong);
+        absl::StatusOr<std::size_t> n = c->read_some_for({&b, 1}, kLong);
         if (n.ok() && *n == 1 && b == 'x') served.fetch_add(1);
       }));
     }
@@ -152,7 +152,7 @@ TEST_P(ServerTest, ConnectionCapRejectsWhenFull) {
     auto c = net::dial(addr);
     ASSERT_TRUE(c.ok()) << c.status();
     char buf[8];
-    absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + kLong);
+    absl::StatusOr<std::size_t> n = c->read_some_for(buf, kLong);
     EXPECT_TRUE(!n.ok() || *n == 0) << "the third connection must be closed at once";
     EXPECT_EQ(server->stats().rejected, 1u);
     release.set();
@@ -179,7 +179,7 @@ TEST_P(ServerTest, IdleTimeoutClosesASilentClient) {
     ASSERT_TRUE(c.ok());
     absl::Time start = absl::Now();
     char buf[8];
-    absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + kLong);
+    absl::StatusOr<std::size_t> n = c->read_some_for(buf, kLong);
     absl::Duration took = absl::Now() - start;
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(*n, 0u) << "the server closes the connection";
@@ -214,7 +214,7 @@ TEST_P(ServerTest, HalfLineStallIsCutAtTheDeadline) {
         break;
       }
       char buf[8];
-      absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + absl::Milliseconds(1));
+      absl::StatusOr<std::size_t> n = c->read_some_for(buf, absl::Milliseconds(1));
       if (!n.ok() && !absl::IsDeadlineExceeded(n.status())) {
         closed = true;
         break;
@@ -259,7 +259,7 @@ TEST_P(ServerTest, StopCutsAStuckHandler) {
     EXPECT_EQ(server->stats().cut, 1u);
     EXPECT_EQ(server->stats().active, 0u);
     char buf[8];
-    absl::StatusOr<std::size_t> n = c->read_some(buf, absl::Now() + kLong);
+    absl::StatusOr<std::size_t> n = c->read_some_for(buf, kLong);
     EXPECT_TRUE(!n.ok() || *n == 0);
   });
 }
@@ -274,7 +274,7 @@ TEST_P(ServerTest, ServeReturnsWhenStopped) {
     });
     EXPECT_TRUE(server->serve().ok());
     stopper.join();
-    EXPECT_FALSE(net::dial(server->address(), absl::Seconds(5)).ok());
+    EXPECT_FALSE(net::dial_for(server->address(), absl::Seconds(5)).ok());
   });
 }
 
@@ -292,7 +292,7 @@ TEST_P(ServerTest, ReusePortListenersShareTheLoad) {
       auto c = net::dial(server->address());
       ASSERT_TRUE(c.ok());
       char b;
-      EXPECT_TRUE(c->read_exact({&b, 1}, absl::Now() + kLong).ok());
+      EXPECT_TRUE(c->read_exact_for({&b, 1}, kLong).ok());
     }
     server->stop(absl::Seconds(1));
     EXPECT_EQ(served.load(), 4 * workers());

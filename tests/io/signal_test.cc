@@ -31,7 +31,7 @@ class SignalTest : public test::RuntimeTest {
 
 TEST_P(SignalTest, RaiseFromAFiber) {
   Run([] {
-    auto waiter = spawn([] { return wait_signal({SIGUSR1}, absl::Now() + kLong); });
+    auto waiter = spawn([] { return wait_signal_for({SIGUSR1}, kLong); });
     sleep_for(absl::Milliseconds(10));
     spawn([] { raise(SIGUSR1); }).join();
     absl::StatusOr<int> sig = waiter.get();
@@ -42,7 +42,7 @@ TEST_P(SignalTest, RaiseFromAFiber) {
 
 TEST_P(SignalTest, RaiseFromAPlainThread) {
   Run([] {
-    auto waiter = spawn([] { return wait_signal({SIGUSR2}, absl::Now() + kLong); });
+    auto waiter = spawn([] { return wait_signal_for({SIGUSR2}, kLong); });
     sleep_for(absl::Milliseconds(10));
     std::thread([] { raise(SIGUSR2); }).join();
     absl::StatusOr<int> sig = waiter.get();
@@ -53,7 +53,7 @@ TEST_P(SignalTest, RaiseFromAPlainThread) {
 
 TEST_P(SignalTest, KillToTheProcess) {
   Run([] {
-    auto waiter = spawn([] { return wait_signal({SIGUSR1}, absl::Now() + kLong); });
+    auto waiter = spawn([] { return wait_signal_for({SIGUSR1}, kLong); });
     sleep_for(absl::Milliseconds(10));
     ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
     EXPECT_EQ(*waiter.get(), SIGUSR1);
@@ -65,19 +65,19 @@ TEST_P(SignalTest, SignalBeforeWaitingIsKept) {
     ASSERT_TRUE(watch_signals({SIGUSR1, SIGUSR2}).ok());
     raise(SIGUSR2);  // nobody waits yet: kept, and we live
     sleep_for(absl::Milliseconds(20));
-    absl::StatusOr<int> sig = wait_signal({SIGUSR1, SIGUSR2}, absl::Now() + kLong);
+    absl::StatusOr<int> sig = wait_signal_for({SIGUSR1, SIGUSR2}, kLong);
     ASSERT_TRUE(sig.ok()) << sig.status();
     EXPECT_EQ(*sig, SIGUSR2);
     // Taken: the next wait waits.
-    EXPECT_TRUE(absl::IsDeadlineExceeded(
-        wait_signal({SIGUSR2}, absl::Now() + absl::Milliseconds(20)).status()));
+    EXPECT_TRUE(
+        absl::IsDeadlineExceeded(wait_signal_for({SIGUSR2}, absl::Milliseconds(20)).status()));
   });
 }
 
 TEST_P(SignalTest, EachWaiterGetsItsOwnSignal) {
   Run([] {
-    auto one = spawn([] { return wait_signal({SIGUSR1}, absl::Now() + kLong); });
-    auto two = spawn([] { return wait_signal({SIGUSR2}, absl::Now() + kLong); });
+    auto one = spawn([] { return wait_signal_for({SIGUSR1}, kLong); });
+    auto two = spawn([] { return wait_signal_for({SIGUSR2}, kLong); });
     sleep_for(absl::Milliseconds(20));
     raise(SIGUSR2);
     EXPECT_EQ(*two.get(), SIGUSR2);
@@ -90,7 +90,7 @@ TEST_P(SignalTest, EachWaiterGetsItsOwnSignal) {
 TEST_P(SignalTest, DeadlineAndKill) {
   Run([] {
     absl::Time start = absl::Now();
-    absl::StatusOr<int> sig = wait_signal({SIGUSR1}, absl::Now() + absl::Milliseconds(30));
+    absl::StatusOr<int> sig = wait_signal_for({SIGUSR1}, absl::Milliseconds(30));
     EXPECT_TRUE(absl::IsDeadlineExceeded(sig.status())) << sig.status();
     EXPECT_GE(absl::Now() - start, absl::Milliseconds(25));
     auto waiter = spawn([] { wait_signal({SIGUSR1}).IgnoreError(); });
@@ -99,7 +99,7 @@ TEST_P(SignalTest, DeadlineAndKill) {
     waiter.join();
     EXPECT_TRUE(waiter.killed());
     // The poller's role was handed on: a new waiter still gets its signal.
-    auto next = spawn([] { return wait_signal({SIGUSR1}, absl::Now() + kLong); });
+    auto next = spawn([] { return wait_signal_for({SIGUSR1}, kLong); });
     sleep_for(absl::Milliseconds(10));
     raise(SIGUSR1);
     EXPECT_EQ(*next.get(), SIGUSR1);

@@ -76,7 +76,7 @@ void Fail(Totals& t, const std::string& what) {
 // One connection's worth of client work; counts a failure if the server
 // misbehaved.
 void ClientConnection(const std::string& address, std::mt19937& rng, uint64_t seed, Totals& t) {
-  absl::StatusOr<TcpStream> c = net::dial(address, kLong);
+  absl::StatusOr<TcpStream> c = net::dial_for(address, kLong);
   if (!c.ok()) return Fail(t, "dial: " + c.status().ToString());
   t.connections.fetch_add(1, std::memory_order_relaxed);
   const int rounds = 1 + static_cast<int>(rng() % 8);
@@ -89,14 +89,14 @@ void ClientConnection(const std::string& address, std::mt19937& rng, uint64_t se
     out.resize(size);
     for (std::size_t i = 0; i < size; ++i) out[i] = PatternByte(seed, offset + i);
     offset += size;
-    absl::Status s = c->write_all(out, absl::Now() + kLong);
+    absl::Status s = c->write_all_for(out, kLong);
     if (!s.ok()) return Fail(t, "write: " + s.ToString());
     if (ending == Ending::kHangUp && r == rounds - 1) {
       c->close();  // the server's echo of this request meets a closed socket
       return;
     }
     in.assign(size, '\0');
-    s = c->read_exact(in, absl::Now() + kLong);
+    s = c->read_exact_for(in, kLong);
     if (!s.ok()) return Fail(t, "read: " + s.ToString());
     if (in != out) return Fail(t, "echo differs");
     t.round_trips.fetch_add(1, std::memory_order_relaxed);
@@ -106,7 +106,7 @@ void ClientConnection(const std::string& address, std::mt19937& rng, uint64_t se
     case Ending::kHalfClose: {
       if (absl::Status s = c->shutdown_write(); !s.ok()) return Fail(t, s.ToString());
       char b;
-      absl::StatusOr<std::size_t> n = c->read_some({&b, 1}, absl::Now() + kLong);
+      absl::StatusOr<std::size_t> n = c->read_some_for({&b, 1}, kLong);
       if (!n.ok() || *n != 0) return Fail(t, "no EOF after the half-close");
       break;
     }
@@ -138,20 +138,20 @@ TEST(IoSoakTest, EchoUnderChurnReleasesEveryFdAndFiber) {
       std::atomic<bool> stop_accepting{false};  // set once every client is done
       auto acceptor = spawn([&] {
         while (!stop_accepting.load(std::memory_order_relaxed)) {
-          absl::StatusOr<TcpStream> c = listener->accept(absl::Now() + absl::Milliseconds(50));
+          absl::StatusOr<TcpStream> c = listener->accept_for(absl::Milliseconds(50));
           if (absl::IsDeadlineExceeded(c.status())) continue;
           if (!c.ok()) return Fail(t, "accept: " + c.status().ToString());
           t.handlers_live.fetch_add(1);
           spawn([&t, c = std::move(*c)]() mutable {
             char buf[16 * 1024];
             for (;;) {
-              absl::StatusOr<std::size_t> n = c.read_some(buf, absl::Now() + kLong);
+              absl::StatusOr<std::size_t> n = c.read_some_for(buf, kLong);
               if (!n.ok()) {
                 t.handlers_ended_by_error.fetch_add(1, std::memory_order_relaxed);
                 break;
               }
               if (*n == 0) break;
-              if (!c.write_all({buf, *n}, absl::Now() + kLong).ok()) {
+              if (!c.write_all_for({buf, *n}, kLong).ok()) {
                 t.handlers_ended_by_error.fetch_add(1, std::memory_order_relaxed);
                 break;
               }

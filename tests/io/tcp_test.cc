@@ -75,7 +75,7 @@ int64_t Echo(TcpStream& c, absl::Duration idle = absl::InfiniteDuration()) {
   for (;;) {
     absl::Time deadline =
         idle == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + idle;
-    absl::StatusOr<std::size_t> n = c.read_some(buf, deadline);
+    absl::StatusOr<std::size_t> n = c.read_some_until(buf, deadline);
     if (!n.ok() || *n == 0) return total;
     if (!c.write_all({buf, *n}).ok()) return total;
     total += static_cast<int64_t>(*n);
@@ -88,9 +88,9 @@ struct Conn {
   TcpStream server;
 };
 Conn Connect(TcpListener& listener, const std::string& address) {
-  absl::StatusOr<TcpStream> c = net::dial(address, kLong);
+  absl::StatusOr<TcpStream> c = net::dial_for(address, kLong);
   EXPECT_TRUE(c.ok()) << c.status();
-  absl::StatusOr<TcpStream> s = listener.accept(Soon());
+  absl::StatusOr<TcpStream> s = listener.accept_until(Soon());
   EXPECT_TRUE(s.ok()) << s.status();
   if (!c.ok() || !s.ok()) return {};
   return {std::move(*c), std::move(*s)};
@@ -117,7 +117,7 @@ TEST_P(TcpTest, EchoManyConcurrentConnections) {
     std::atomic<int> handlers_done{0};
     auto acceptor = spawn([&] {
       for (int i = 0; i < kConns; ++i) {
-        absl::StatusOr<TcpStream> c = srv.listener->accept(Soon());
+        absl::StatusOr<TcpStream> c = srv.listener->accept_until(Soon());
         if (!c.ok()) return c.status();
         spawn([&, c = std::move(*c)]() mutable {
           echoed.fetch_add(Echo(c));
@@ -132,7 +132,7 @@ TEST_P(TcpTest, EchoManyConcurrentConnections) {
     for (int id = 0; id < kConns; ++id) {
       for (int r = 0; r < kRounds; ++r) expected_bytes += 1 + (id * 7919 + r * 104729) % 4096;
       clients.push_back(spawn([&, id]() -> std::string {
-        absl::StatusOr<TcpStream> c = net::dial(srv.address, kLong);
+        absl::StatusOr<TcpStream> c = net::dial_for(srv.address, kLong);
         if (!c.ok()) {
           all_connected.count_down();
           return c.status().ToString();
@@ -141,15 +141,15 @@ TEST_P(TcpTest, EchoManyConcurrentConnections) {
         for (int r = 0; r < kRounds; ++r) {
           std::size_t size = 1 + (id * 7919 + r * 104729) % 4096;
           std::string msg = Pattern(id * kRounds + r, size);
-          if (absl::Status s = c->write_all(msg, Soon()); !s.ok()) return s.ToString();
+          if (absl::Status s = c->write_all_until(msg, Soon()); !s.ok()) return s.ToString();
           got.assign(size, '\0');
-          if (absl::Status s = c->read_exact(got, Soon()); !s.ok()) return s.ToString();
+          if (absl::Status s = c->read_exact_until(got, Soon()); !s.ok()) return s.ToString();
           if (got != msg) return "round " + std::to_string(r) + ": echo differs";
           if (r == 0) all_connected.arrive_and_wait();  // every connection open at once
         }
         if (absl::Status s = c->shutdown_write(); !s.ok()) return s.ToString();
         char b;
-        absl::StatusOr<std::size_t> n = c->read_some({&b, 1}, Soon());
+        absl::StatusOr<std::size_t> n = c->read_some_until({&b, 1}, Soon());
         if (!n.ok()) return n.status().ToString();
         if (*n != 0) return "no EOF after the half-close";
         return "";
@@ -179,7 +179,7 @@ TEST_P(TcpTest, LargeTransfersBothWaysAtOnce) {
       std::vector<char> buf(64 * 1024);
       std::size_t got = 0;
       while (got < kBytes) {
-        absl::StatusOr<std::size_t> n = s->read_some(buf, Soon());
+        absl::StatusOr<std::size_t> n = s->read_some_until(buf, Soon());
         if (!n.ok()) return n.status().ToString();
         if (*n == 0) return "EOF after " + std::to_string(got) + " bytes";
         for (std::size_t i = 0; i < *n; ++i) {
@@ -191,7 +191,7 @@ TEST_P(TcpTest, LargeTransfersBothWaysAtOnce) {
     };
     auto writer = [](TcpStream* s, uint64_t seed) {
       std::string data = Pattern(seed, kBytes);
-      return s->write_all(data, Soon());
+      return s->write_all_until(data, Soon());
     };
     auto client_reads = spawn(reader, &c.client, 2);
     auto server_reads = spawn(reader, &c.server, 1);
@@ -216,13 +216,14 @@ TEST_P(TcpTest, HalfClose) {
       std::string got;
       char buf[256];
       for (;;) {
-        absl::StatusOr<std::size_t> n = c.server.read_some(buf, Soon());
+        absl::StatusOr<std::size_t> n = c.server.read_some_until(buf, Soon());
         if (!n.ok()) return n.status();
         if (*n == 0) break;
         got.append(buf, *n);
       }
       EXPECT_EQ(got, "request");
-      if (absl::Status s = c.server.write_all("response to " + got, Soon()); !s.ok()) return s;
+      if (absl::Status s = c.server.write_all_until("response to " + got, Soon()); !s.ok())
+        return s;
       c.server.close();
       return absl::OkStatus();
     });
@@ -232,15 +233,15 @@ TEST_P(TcpTest, HalfClose) {
     absl::Status w = c.client.write_all("more");
     EXPECT_FALSE(w.ok());
     std::string answer(std::string("response to request").size(), '\0');
-    ASSERT_TRUE(c.client.read_exact(answer, Soon()).ok());
+    ASSERT_TRUE(c.client.read_exact_until(answer, Soon()).ok());
     EXPECT_EQ(answer, "response to request");
     char b;
-    absl::StatusOr<std::size_t> n = c.client.read_some({&b, 1}, Soon());
+    absl::StatusOr<std::size_t> n = c.client.read_some_until({&b, 1}, Soon());
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(*n, 0u);
     // read_exact at EOF says how much it got.
     char two[2];
-    absl::Status s = c.client.read_exact(two, Soon());
+    absl::Status s = c.client.read_exact_until(two, Soon());
     EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
     EXPECT_THAT(s.message(), HasSubstr("0 of 2"));
     absl::Status ss = server.get();
@@ -265,7 +266,7 @@ TEST_P(TcpTest, EofArrivingWithTheLastDataIsSeen) {
       if (reset) c = Connect(*srv.listener, srv.address);
       // A first short read.
       ASSERT_TRUE(c.server.write_all("a").ok()) << what;
-      absl::StatusOr<std::size_t> n = c.client.read_some(buf, Soon());
+      absl::StatusOr<std::size_t> n = c.client.read_some_until(buf, Soon());
       ASSERT_TRUE(n.ok() && *n == 1) << what << ": " << n.status();
       // The last data and the end of the stream, one edge by the time the
       // client looks: every edge so far has collapsed into one kept edge.
@@ -277,11 +278,11 @@ TEST_P(TcpTest, EofArrivingWithTheLastDataIsSeen) {
         ASSERT_TRUE(c.server.shutdown_write().ok()) << what;
       }
       sleep_for(kSettle);
-      n = c.client.read_some(buf, absl::Now() + absl::Seconds(5));
+      n = c.client.read_some_for(buf, absl::Seconds(5));
       if (!reset || n.ok()) {  // a reset may discard the data
         ASSERT_TRUE(n.ok()) << what << ": " << n.status();
         EXPECT_EQ(std::string(buf, *n), "data") << what;
-        n = c.client.read_some(buf, absl::Now() + absl::Seconds(5));
+        n = c.client.read_some_for(buf, absl::Seconds(5));
       }
       EXPECT_FALSE(absl::IsDeadlineExceeded(n.status()))
           << what << ": the end of the stream was missed";
@@ -305,7 +306,7 @@ TEST_P(TcpTest, PeerResetWhileReading) {
     auto reader = spawn([&] {
       char buf[64];
       entered = true;
-      return c.client.read_some(buf, Soon()).status();
+      return c.client.read_some_until(buf, Soon()).status();
     });
     while (!entered.load()) sleep_for(absl::Milliseconds(1));
     sleep_for(kSettle);
@@ -315,11 +316,11 @@ TEST_P(TcpTest, PeerResetWhileReading) {
     EXPECT_FALSE(r.ok());
     EXPECT_THAT(r.message(), HasSubstr("reset"));
     for (int i = 0; i < 3; ++i) {
-      absl::Status w = c.client.write_all(std::string(4096, 'w'), Soon());
+      absl::Status w = c.client.write_all_until(std::string(4096, 'w'), Soon());
       EXPECT_FALSE(w.ok()) << "write " << i << " to a reset connection succeeded";
     }
     char buf[8];
-    absl::StatusOr<std::size_t> n = c.client.read_some(buf, Soon());
+    absl::StatusOr<std::size_t> n = c.client.read_some_until(buf, Soon());
     EXPECT_TRUE(!n.ok() || *n == 0);
   });
 }
@@ -333,7 +334,7 @@ TEST_P(TcpTest, PeerResetWhileWriting) {
     auto writer = spawn([&] {
       std::string big(64 << 20, 'b');  // more than the socket buffers hold
       entered = true;
-      return c.client.write_all(big, Soon());
+      return c.client.write_all_until(big, Soon());
     });
     while (!entered.load()) sleep_for(absl::Milliseconds(1));
     sleep_for(absl::Milliseconds(50));  // the buffers fill and the writer parks
@@ -351,10 +352,10 @@ TEST(TcpThreadTest, PeerResetOnPlainThreadIsAnError) {
   Conn c = Connect(*srv.listener, srv.address);
   ASSERT_TRUE(c.client.write_all("hi").ok());
   char buf[8];
-  ASSERT_TRUE(c.server.read_exact({buf, 2}, Soon()).ok());
+  ASSERT_TRUE(c.server.read_exact_until({buf, 2}, Soon()).ok());
   SetLingerZero(c.server);
   c.server.close();
-  absl::StatusOr<std::size_t> n = c.client.read_some(buf, Soon());
+  absl::StatusOr<std::size_t> n = c.client.read_some_until(buf, Soon());
   EXPECT_FALSE(n.ok()) << "read " << *n;
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(c.client.write_all("again").ok());
 }
@@ -366,7 +367,7 @@ TEST_P(TcpTest, ReadDeadline) {
     const absl::Duration d = absl::Milliseconds(80);
     char buf[16];
     auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<std::size_t> n = c.client.read_some(buf, absl::Now() + d);
+    absl::StatusOr<std::size_t> n = c.client.read_some_for(buf, d);
     int64_t ms = MillisSince(start);
     EXPECT_TRUE(absl::IsDeadlineExceeded(n.status())) << n.status();
     EXPECT_GE(ms, absl::ToInt64Milliseconds(d) - 5);
@@ -376,13 +377,13 @@ TEST_P(TcpTest, ReadDeadline) {
     // part read stays in the buffer.
     ASSERT_TRUE(c.server.write_all("abc").ok());
     std::string got(6, '.');
-    absl::Status s = c.client.read_exact(got, absl::Now() + d);
+    absl::Status s = c.client.read_exact_for(got, d);
     EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
     EXPECT_EQ(got.substr(0, 3), "abc");
 
     // The stream still works after its deadlines.
     ASSERT_TRUE(c.server.write_all("def").ok());
-    n = c.client.read_some(buf, Soon());
+    n = c.client.read_some_until(buf, Soon());
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(std::string(buf, *n), "def");
   });
@@ -394,7 +395,7 @@ TEST_P(TcpTest, WriteDeadline) {
     Conn c = Connect(*srv.listener, srv.address);
     std::string big(64 << 20, 'w');  // more than the socket buffers hold
     auto start = std::chrono::steady_clock::now();
-    absl::Status s = c.client.write_all(big, absl::Now() + absl::Milliseconds(80));
+    absl::Status s = c.client.write_all_for(big, absl::Milliseconds(80));
     EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
     EXPECT_LT(MillisSince(start), 5080);
   });
@@ -405,15 +406,15 @@ TEST_P(TcpTest, AcceptDeadline) {
     Server srv = Listen();
     const absl::Duration d = absl::Milliseconds(80);
     auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<TcpStream> c = srv.listener->accept(absl::Now() + d);
+    absl::StatusOr<TcpStream> c = srv.listener->accept_for(d);
     int64_t ms = MillisSince(start);
     EXPECT_TRUE(absl::IsDeadlineExceeded(c.status())) << c.status();
     EXPECT_GE(ms, absl::ToInt64Milliseconds(d) - 5);
     EXPECT_LT(ms, absl::ToInt64Milliseconds(d) + 5000);
     // The listener still accepts after a deadline.
-    absl::StatusOr<TcpStream> client = net::dial(srv.address, kLong);
+    absl::StatusOr<TcpStream> client = net::dial_for(srv.address, kLong);
     ASSERT_TRUE(client.ok()) << client.status();
-    c = srv.listener->accept(Soon());
+    c = srv.listener->accept_until(Soon());
     ASSERT_TRUE(c.ok()) << c.status();
     absl::StatusOr<Address> peer = c->peer_address();
     absl::StatusOr<Address> local = client->local_address();
@@ -430,7 +431,7 @@ TEST_P(TcpTest, DialTimeout) {
     std::vector<TcpStream> queued;
     absl::Status timed_out;
     for (int i = 0; i < 16 && timed_out.ok(); ++i) {
-      absl::StatusOr<TcpStream> c = net::dial(srv.address, absl::Milliseconds(100));
+      absl::StatusOr<TcpStream> c = net::dial_for(srv.address, absl::Milliseconds(100));
       if (c.ok()) {
         queued.push_back(std::move(*c));
       } else {
@@ -453,12 +454,12 @@ TEST_P(TcpTest, SlowlorisIsDropped) {
     std::atomic<int> handlers{0};
     auto acceptor = spawn([&] {
       for (int i = 0; i < 2; ++i) {
-        absl::StatusOr<TcpStream> c = srv.listener->accept(Soon());
+        absl::StatusOr<TcpStream> c = srv.listener->accept_until(Soon());
         ASSERT_TRUE(c.ok()) << c.status();
         spawn([&, c = std::move(*c)]() mutable {
           char buf[256];
           for (;;) {
-            absl::StatusOr<std::size_t> n = c.read_some(buf, absl::Now() + kIdle);
+            absl::StatusOr<std::size_t> n = c.read_some_for(buf, kIdle);
             if (absl::IsDeadlineExceeded(n.status())) dropped.fetch_add(1);
             if (!n.ok() || *n == 0 || !c.write_all({buf, *n}).ok()) break;
           }
@@ -467,25 +468,25 @@ TEST_P(TcpTest, SlowlorisIsDropped) {
       }
     });
     auto slow = spawn([&] {
-      absl::StatusOr<TcpStream> c = net::dial(srv.address, kLong);
+      absl::StatusOr<TcpStream> c = net::dial_for(srv.address, kLong);
       EXPECT_TRUE(c.ok()) << c.status();
       char b;
       auto start = std::chrono::steady_clock::now();
-      absl::StatusOr<std::size_t> n = c->read_some({&b, 1}, Soon());
+      absl::StatusOr<std::size_t> n = c->read_some_until({&b, 1}, Soon());
       EXPECT_TRUE(n.ok() && *n == 0) << "the idle client was not dropped";
       // Dropped by the deadline, not at once (the server's clock started at
       // accept, which may precede this fiber's next turn).
       EXPECT_GE(MillisSince(start), absl::ToInt64Milliseconds(kIdle) / 2);
     });
     auto talker = spawn([&] {
-      absl::StatusOr<TcpStream> c = net::dial(srv.address, kLong);
+      absl::StatusOr<TcpStream> c = net::dial_for(srv.address, kLong);
       EXPECT_TRUE(c.ok()) << c.status();
       // 2x the idle limit in all, a message every tenth of it.
       for (int i = 0; i < 20; ++i) {
         std::string msg = "tick " + std::to_string(i);
         if (!c->write_all(msg).ok()) return i;
         std::string got(msg.size(), '\0');
-        if (!c->read_exact(got, Soon()).ok() || got != msg) return i;
+        if (!c->read_exact_until(got, Soon()).ok() || got != msg) return i;
         sleep_for(kIdle / 10);
       }
       return 20;
@@ -540,7 +541,7 @@ TEST_P(TcpTest, KillDuringReadAndWrite) {
       // reads whatever was sent, then EOF.
       std::vector<char> buf(64 * 1024);
       for (;;) {
-        absl::StatusOr<std::size_t> n = c.client.read_some(buf, Soon());
+        absl::StatusOr<std::size_t> n = c.client.read_some_until(buf, Soon());
         ASSERT_TRUE(n.ok()) << n.status();
         if (*n == 0) break;
       }
@@ -556,7 +557,7 @@ TEST_P(TcpTest, DialClosedPortIsRefused) {
       Server srv = Listen();
       address = srv.address;
     }  // closed: nothing listens there now
-    absl::StatusOr<TcpStream> c = net::dial(address, kLong);
+    absl::StatusOr<TcpStream> c = net::dial_for(address, kLong);
     ASSERT_FALSE(c.ok());
     EXPECT_THAT(c.status().message(), HasSubstr(address));
     EXPECT_THAT(c.status().message(), HasSubstr("refused"));
@@ -594,9 +595,9 @@ TEST_P(TcpTest, DialByNameResolvesOffThread) {
     absl::StatusOr<Address> a = Address::parse(srv.address);
     ASSERT_TRUE(a.ok());
     uint64_t calls_before = internal::offload_pool_stats().calls;
-    auto acceptor = spawn([&] { return srv.listener->accept(Soon()).status(); });
+    auto acceptor = spawn([&] { return srv.listener->accept_until(Soon()).status(); });
     std::string name = "localhost:" + std::to_string(a->port());
-    absl::StatusOr<TcpStream> c = net::dial(name, kLong);
+    absl::StatusOr<TcpStream> c = net::dial_for(name, kLong);
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_TRUE(acceptor.get().ok());
     EXPECT_GT(internal::offload_pool_stats().calls, calls_before);
@@ -633,7 +634,7 @@ TEST_P(TcpTest, BadAddressesAreInvalidArgument) {
     // an out-of-range or missing port must not wrap or default to 0.
     for (const char* bad : {"", "localhost", "[::1:80", "::1:80", ":", "localhost:",
                             "localhost:65536", "127.0.0.1:70000", "[::1]:123456"}) {
-      absl::StatusOr<TcpStream> c = net::dial(bad, absl::Seconds(5));
+      absl::StatusOr<TcpStream> c = net::dial_for(bad, absl::Seconds(5));
       EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << bad << ": " << c.status();
       EXPECT_THAT(c.status().message(), HasSubstr(std::string("\"") + bad + "\""));
     }
@@ -649,18 +650,18 @@ TEST_P(TcpTest, Ipv6Loopback) {
     EXPECT_EQ(a->family(), AF_INET6);
     EXPECT_THAT(a->to_string(), HasSubstr("[::1]:"));
     auto server = spawn([&] {
-      absl::StatusOr<TcpStream> c = l->accept(Soon());
+      absl::StatusOr<TcpStream> c = l->accept_until(Soon());
       if (!c.ok()) return int64_t{-1};
       return Echo(*c);
     });
-    absl::StatusOr<TcpStream> c = net::dial(a->to_string(), kLong);
+    absl::StatusOr<TcpStream> c = net::dial_for(a->to_string(), kLong);
     ASSERT_TRUE(c.ok()) << c.status();
     absl::StatusOr<Address> peer = c->peer_address();
     ASSERT_TRUE(peer.ok());
     EXPECT_EQ(peer->family(), AF_INET6);
     ASSERT_TRUE(c->write_all("over six").ok());
     std::string got(8, '\0');
-    ASSERT_TRUE(c->read_exact(got, Soon()).ok());
+    ASSERT_TRUE(c->read_exact_until(got, Soon()).ok());
     EXPECT_EQ(got, "over six");
     c->close();
     EXPECT_EQ(server.get(), 8);
@@ -686,7 +687,7 @@ TEST_P(TcpTest, ReusePort) {
       int mine = 0;
       absl::Time end = Soon();
       while (accepted.load() < kConns && absl::Now() < end) {
-        absl::StatusOr<TcpStream> c = l->accept(absl::Now() + absl::Milliseconds(20));
+        absl::StatusOr<TcpStream> c = l->accept_for(absl::Milliseconds(20));
         if (absl::IsDeadlineExceeded(c.status())) continue;
         if (!c.ok()) break;
         ++mine;
@@ -698,7 +699,7 @@ TEST_P(TcpTest, ReusePort) {
     auto b = spawn(accept_all, &*second);
     std::vector<TcpStream> clients;
     for (int i = 0; i < kConns; ++i) {
-      absl::StatusOr<TcpStream> c = net::dial(first.address, kLong);
+      absl::StatusOr<TcpStream> c = net::dial_for(first.address, kLong);
       ASSERT_TRUE(c.ok()) << c.status();
       clients.push_back(std::move(*c));
     }
@@ -727,10 +728,10 @@ TEST_P(TcpTest, NodelayShutdownAndClosedStreams) {
     char buf[4];
     ASSERT_TRUE(c.server.shutdown().ok());
     EXPECT_TRUE(c.server.is_open());
-    absl::StatusOr<std::size_t> n = c.client.read_some(buf, Soon());
+    absl::StatusOr<std::size_t> n = c.client.read_some_until(buf, Soon());
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(*n, 0u);
-    n = c.server.read_some(buf, Soon());
+    n = c.server.read_some_until(buf, Soon());
     ASSERT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(*n, 0u);
 
@@ -758,7 +759,7 @@ TEST_P(TcpTest, CloseWhileAnotherFiberReads) {
     auto reader = spawn([&] {
       char buf[8];
       entered = true;
-      return c.server.read_some(buf, Soon()).status();
+      return c.server.read_some_until(buf, Soon()).status();
     });
     while (!entered.load()) sleep_for(absl::Milliseconds(1));
     sleep_for(kSettle);
@@ -778,7 +779,7 @@ TEST_P(TcpTest, ShutdownFromAnotherFiberEndsABlockedRead) {
     auto reader = spawn([&]() -> absl::StatusOr<std::size_t> {
       char buf[8];
       entered = true;
-      return c.server.read_some(buf, absl::Now() + kLong);
+      return c.server.read_some_for(buf, kLong);
     });
     while (!entered.load()) sleep_for(absl::Milliseconds(1));
     sleep_for(kSettle);
@@ -794,16 +795,16 @@ TEST_P(TcpTest, ShutdownFromAnotherFiberEndsABlockedRead) {
 TEST(TcpThreadTest, PlainThreadEcho) {
   Server srv = Listen();
   std::thread server([&] {
-    absl::StatusOr<TcpStream> c = srv.listener->accept(Soon());
+    absl::StatusOr<TcpStream> c = srv.listener->accept_until(Soon());
     ASSERT_TRUE(c.ok()) << c.status();
     Echo(*c);
   });
-  absl::StatusOr<TcpStream> c = net::dial(srv.address, kLong);
+  absl::StatusOr<TcpStream> c = net::dial_for(srv.address, kLong);
   ASSERT_TRUE(c.ok()) << c.status();
   std::string msg = Pattern(9, 100000);
-  ASSERT_TRUE(c->write_all(msg, Soon()).ok());
+  ASSERT_TRUE(c->write_all_until(msg, Soon()).ok());
   std::string got(msg.size(), '\0');
-  ASSERT_TRUE(c->read_exact(got, Soon()).ok());
+  ASSERT_TRUE(c->read_exact_until(got, Soon()).ok());
   EXPECT_EQ(got, msg);
   c->close();
   server.join();
@@ -863,7 +864,7 @@ TEST(TcpEmfileTest, AcceptBacksOffAndKeepsServing) {
     std::vector<TcpStream> clients;
     std::vector<uint16_t> ports;
     for (int i = 0; i < kClients; ++i) {
-      absl::StatusOr<TcpStream> c = net::dial(srv.address, kLong);
+      absl::StatusOr<TcpStream> c = net::dial_for(srv.address, kLong);
       ASSERT_TRUE(c.ok()) << c.status();
       absl::StatusOr<Address> local = c->local_address();
       ASSERT_TRUE(local.ok());
@@ -923,9 +924,9 @@ TEST(TcpEmfileTest, AcceptBacksOffAndKeepsServing) {
       for (int i = 0; i < kClients; ++i) {
         if (!is_accepted(i)) continue;
         std::string msg = "round " + std::to_string(round) + " client " + std::to_string(i);
-        ASSERT_TRUE(clients[i].write_all(msg, Soon()).ok());
+        ASSERT_TRUE(clients[i].write_all_until(msg, Soon()).ok());
         std::string got(msg.size(), '\0');
-        ASSERT_TRUE(clients[i].read_exact(got, Soon()).ok());
+        ASSERT_TRUE(clients[i].read_exact_until(got, Soon()).ok());
         EXPECT_EQ(got, msg);
         served = i;
       }
@@ -939,10 +940,10 @@ TEST(TcpEmfileTest, AcceptBacksOffAndKeepsServing) {
       if (!is_accepted(i)) waiting = i;
     }
     ASSERT_GE(waiting, 0);
-    ASSERT_TRUE(clients[waiting].write_all("queued", Soon()).ok());
+    ASSERT_TRUE(clients[waiting].write_all_until("queued", Soon()).ok());
     clients[served].close();
     std::string got(6, '\0');
-    ASSERT_TRUE(clients[waiting].read_exact(got, Soon()).ok());
+    ASSERT_TRUE(clients[waiting].read_exact_until(got, Soon()).ok());
     EXPECT_EQ(got, "queued");
 
     // Lifted limit: everyone is accepted and served.
@@ -950,9 +951,9 @@ TEST(TcpEmfileTest, AcceptBacksOffAndKeepsServing) {
     for (int i = 0; i < kClients; ++i) {
       if (!clients[i].is_open()) continue;
       std::string msg = "after " + std::to_string(i);
-      ASSERT_TRUE(clients[i].write_all(msg, Soon()).ok());
+      ASSERT_TRUE(clients[i].write_all_until(msg, Soon()).ok());
       std::string echo(msg.size(), '\0');
-      ASSERT_TRUE(clients[i].read_exact(echo, Soon()).ok()) << "client " << i;
+      ASSERT_TRUE(clients[i].read_exact_until(echo, Soon()).ok()) << "client " << i;
       EXPECT_EQ(echo, msg);
     }
     EXPECT_EQ(accepted_count(), static_cast<std::size_t>(kClients));

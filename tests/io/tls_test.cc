@@ -103,16 +103,16 @@ Server Listen() {
 
 absl::StatusOr<TlsStream> DialTls(const std::string& address, const TlsContext& ctx,
                                   std::string_view name, absl::Time deadline = Soon()) {
-  absl::StatusOr<TcpStream> tcp = net::dial(address, kLong);
+  absl::StatusOr<TcpStream> tcp = net::dial_for(address, kLong);
   if (!tcp.ok()) return tcp.status();
-  return TlsStream::client(std::move(*tcp), ctx, name, deadline);
+  return TlsStream::client_until(std::move(*tcp), ctx, name, deadline);
 }
 
 absl::StatusOr<TlsStream> AcceptTls(TcpListener& l, const TlsContext& ctx,
                                     absl::Time deadline = Soon()) {
-  absl::StatusOr<TcpStream> tcp = l.accept(Soon());
+  absl::StatusOr<TcpStream> tcp = l.accept_until(Soon());
   if (!tcp.ok()) return tcp.status();
-  return TlsStream::server(std::move(*tcp), ctx, deadline);
+  return TlsStream::server_until(std::move(*tcp), ctx, deadline);
 }
 
 // Echoes until a clean EOF (then answers with its own close_notify) or an
@@ -121,7 +121,7 @@ int64_t Echo(TlsStream& s) {
   char buf[16 * 1024];
   int64_t total = 0;
   for (;;) {
-    absl::StatusOr<std::size_t> n = s.read_some(buf, Soon());
+    absl::StatusOr<std::size_t> n = s.read_some_until(buf, Soon());
     if (!n.ok()) return total;
     if (*n == 0) {
       // The peer may have closed already (EPIPE, ECONNRESET): no check here;
@@ -129,7 +129,7 @@ int64_t Echo(TlsStream& s) {
       s.shutdown().IgnoreError();
       return total;
     }
-    if (!s.write_all({buf, *n}, Soon()).ok()) return total;
+    if (!s.write_all_until({buf, *n}, Soon()).ok()) return total;
     total += static_cast<int64_t>(*n);
   }
 }
@@ -234,13 +234,14 @@ TEST_P(TlsTest, EchoManyConnections) {
       WaitGroup handlers;
       auto acceptor = spawn([&] {
         for (int i = 0; i < kConns; ++i) {
-          absl::StatusOr<TcpStream> tcp = srv.listener->accept(Soon());
+          absl::StatusOr<TcpStream> tcp = srv.listener->accept_until(Soon());
           ASSERT_TRUE(tcp.ok()) << tcp.status();
           handlers.add(1);
           spawn([&, tcp = std::move(*tcp)]() mutable {
             // done() only once the stream is closed: the test counts fds.
             absl::Cleanup done = [&] { handlers.done(); };
-            absl::StatusOr<TlsStream> s = TlsStream::server(std::move(tcp), server_ctx, Soon());
+            absl::StatusOr<TlsStream> s =
+                TlsStream::server_until(std::move(tcp), server_ctx, Soon());
             EXPECT_TRUE(s.ok()) << s.status();
             if (s.ok()) {
               if (s->server_name() == "localhost") server_named.fetch_add(1);
@@ -261,13 +262,13 @@ TEST_P(TlsTest, EchoManyConnections) {
           std::string got(sent.size(), '\0');
           // Write and read in turns of 8 KiB, so neither side's buffers fill.
           for (std::size_t off = 0; off < sent.size(); off += 8192) {
-            ASSERT_TRUE(c->write_all(std::string_view(sent).substr(off, 8192), Soon()).ok());
-            ASSERT_TRUE(c->read_exact(std::span<char>(got).subspan(off, 8192), Soon()).ok());
+            ASSERT_TRUE(c->write_all_until(std::string_view(sent).substr(off, 8192), Soon()).ok());
+            ASSERT_TRUE(c->read_exact_until(std::span<char>(got).subspan(off, 8192), Soon()).ok());
           }
           EXPECT_EQ(got, sent);
           ASSERT_TRUE(c->shutdown().ok());
           char b;
-          absl::StatusOr<std::size_t> eof = c->read_some({&b, 1}, Soon());
+          absl::StatusOr<std::size_t> eof = c->read_some_until({&b, 1}, Soon());
           ASSERT_TRUE(eof.ok()) << eof.status();
           EXPECT_EQ(*eof, 0u);  // the server's close_notify
         }));
@@ -303,14 +304,14 @@ TEST_P(TlsTest, OneReaderAndOneWriterAtOnce) {
     Event reading;
     auto reader = spawn([&] {
       reading.set();
-      EXPECT_TRUE(c->read_exact(got, Soon()).ok());
+      EXPECT_TRUE(c->read_exact_until(got, Soon()).ok());
     });
     reading.wait();
     sleep_for(absl::Milliseconds(20));  // the reader is parked in read_some now
     char b;
-    absl::StatusOr<std::size_t> second = c->read_some({&b, 1}, Soon());
+    absl::StatusOr<std::size_t> second = c->read_some_until({&b, 1}, Soon());
     EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
-    ASSERT_TRUE(c->write_all(sent, Soon()).ok());
+    ASSERT_TRUE(c->write_all_until(sent, Soon()).ok());
     reader.join();
     EXPECT_TRUE(got == sent);
     ASSERT_TRUE(c->shutdown().ok());
@@ -343,12 +344,13 @@ TEST(TlsScaleTest, ThousandConnectionsOpenAtOnce) {
       WaitGroup handlers;
       auto acceptor = spawn([&] {
         for (int i = 0; i < kConns; ++i) {
-          absl::StatusOr<TcpStream> tcp = srv.listener->accept(Soon());
+          absl::StatusOr<TcpStream> tcp = srv.listener->accept_until(Soon());
           ASSERT_TRUE(tcp.ok()) << tcp.status();
           handlers.add(1);
           spawn([&, tcp = std::move(*tcp)]() mutable {
             absl::Cleanup done = [&] { handlers.done(); };  // after the stream closed
-            absl::StatusOr<TlsStream> s = TlsStream::server(std::move(tcp), server_ctx, Soon());
+            absl::StatusOr<TlsStream> s =
+                TlsStream::server_until(std::move(tcp), server_ctx, Soon());
             EXPECT_TRUE(s.ok()) << s.status();
             all_open.count_down();
             if (s.ok()) Echo(*s);
@@ -367,9 +369,9 @@ TEST(TlsScaleTest, ThousandConnectionsOpenAtOnce) {
           }
           all_open.wait();
           const std::string msg = absl::StrCat("hello from ", i);
-          ASSERT_TRUE(c->write_all(msg, Soon()).ok());
+          ASSERT_TRUE(c->write_all_until(msg, Soon()).ok());
           std::string got(msg.size(), '\0');
-          ASSERT_TRUE(c->read_exact(got, Soon()).ok());
+          ASSERT_TRUE(c->read_exact_until(got, Soon()).ok());
           EXPECT_EQ(got, msg);
           EXPECT_TRUE(c->shutdown().ok());
           open_now.fetch_sub(1);
@@ -392,10 +394,9 @@ struct StatusServer {
     srv = Listen();
     fiber = spawn([this, n, handshake] {
       for (int i = 0; i < n; ++i) {
-        absl::StatusOr<TcpStream> tcp = srv.listener->accept(Soon());
+        absl::StatusOr<TcpStream> tcp = srv.listener->accept_until(Soon());
         if (!tcp.ok()) return;
-        absl::StatusOr<TlsStream> s =
-            TlsStream::server(std::move(*tcp), ctx, absl::Now() + handshake);
+        absl::StatusOr<TlsStream> s = TlsStream::server_for(std::move(*tcp), ctx, handshake);
         results.send(s.status()).IgnoreError();
         if (s.ok()) Echo(*s);
       }
@@ -419,9 +420,9 @@ void ExpectServes(StatusServer& server, const TlsContext& ctx, std::string_view 
   ASSERT_TRUE(c.ok()) << c.status();
   absl::Status hs = server.Next();
   EXPECT_TRUE(hs.ok()) << hs;
-  ASSERT_TRUE(c->write_all("ping", Soon()).ok());
+  ASSERT_TRUE(c->write_all_until("ping", Soon()).ok());
   char buf[4];
-  ASSERT_TRUE(c->read_exact(buf, Soon()).ok());
+  ASSERT_TRUE(c->read_exact_until(buf, Soon()).ok());
   EXPECT_EQ(std::string_view(buf, 4), "ping");
   EXPECT_TRUE(c->shutdown().ok());
 }
@@ -431,9 +432,9 @@ TEST(TlsErrorTest, PlainHttpToTlsPort) {
     const std::set<int> before = OpenFds();
     {
       StatusServer server(ServerCtx(), 2);
-      absl::StatusOr<TcpStream> plain = net::dial(server.srv.address, kLong);
+      absl::StatusOr<TcpStream> plain = net::dial_for(server.srv.address, kLong);
       ASSERT_TRUE(plain.ok());
-      ASSERT_TRUE(plain->write_all("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", Soon()).ok());
+      ASSERT_TRUE(plain->write_all_until("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", Soon()).ok());
       absl::Status hs = server.Next();
       EXPECT_EQ(hs.code(), absl::StatusCode::kUnavailable) << hs;
       EXPECT_THAT(hs.message(), AnyOf(HasSubstr("http request"), HasSubstr("wrong version")));
@@ -498,10 +499,10 @@ TEST(TlsErrorTest, ClientStallsMidHandshake) {
     const std::set<int> before = OpenFds();
     {
       StatusServer server(ServerCtx(), 2, absl::Milliseconds(300));
-      absl::StatusOr<TcpStream> stall = net::dial(server.srv.address, kLong);
+      absl::StatusOr<TcpStream> stall = net::dial_for(server.srv.address, kLong);
       ASSERT_TRUE(stall.ok());
       auto start = std::chrono::steady_clock::now();
-      ASSERT_TRUE(stall->write_all(std::string_view("\x16\x03\x01", 3), Soon()).ok());
+      ASSERT_TRUE(stall->write_all_until(std::string_view("\x16\x03\x01", 3), Soon()).ok());
       absl::Status hs = server.Next();
       EXPECT_EQ(hs.code(), absl::StatusCode::kDeadlineExceeded) << hs;
       EXPECT_THAT(hs.message(), HasSubstr("TLS handshake: timed out"));
@@ -538,14 +539,14 @@ TEST(TlsErrorTest, TruncationIsDataLoss) {
     auto server = spawn([&] {
       absl::StatusOr<TlsStream> s = AcceptTls(*srv.listener, server_ctx);
       ASSERT_TRUE(s.ok()) << s.status();
-      ASSERT_TRUE(s->write_all("partial", Soon()).ok());
+      ASSERT_TRUE(s->write_all_until("partial", Soon()).ok());
       s->close();
     });
     absl::StatusOr<TlsStream> c = DialTls(srv.address, ClientCtx(), "localhost");
     ASSERT_TRUE(c.ok()) << c.status();
     char buf[7];
-    ASSERT_TRUE(c->read_exact(buf, Soon()).ok());
-    absl::StatusOr<std::size_t> n = c->read_some(buf, Soon());
+    ASSERT_TRUE(c->read_exact_until(buf, Soon()).ok());
+    absl::StatusOr<std::size_t> n = c->read_some_until(buf, Soon());
     EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss) << n.status();
     EXPECT_THAT(n.status().message(), HasSubstr("without close_notify"));
     server.join();
@@ -569,10 +570,10 @@ TEST(TlsErrorTest, WriteDeadlineThenWritesRefused) {
     ASSERT_TRUE(c.ok()) << c.status();
     const std::string big(64 << 20, 'x');
     auto start = std::chrono::steady_clock::now();
-    absl::Status w = c->write_all(big, absl::Now() + absl::Milliseconds(200));
+    absl::Status w = c->write_all_for(big, absl::Milliseconds(200));
     EXPECT_EQ(w.code(), absl::StatusCode::kDeadlineExceeded) << w;
     EXPECT_GE(MillisSince(start), 150);
-    absl::Status again = c->write_all("more", Soon());
+    absl::Status again = c->write_all_until("more", Soon());
     EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
     done.set();
     server.join();
@@ -585,7 +586,7 @@ TEST(TlsErrorTest, PeerClosesDuringHandshake) {
   run({.workers = 2}, [] {
     StatusServer server(ServerCtx(), 2);
     {
-      absl::StatusOr<TcpStream> tcp = net::dial(server.srv.address, kLong);
+      absl::StatusOr<TcpStream> tcp = net::dial_for(server.srv.address, kLong);
       ASSERT_TRUE(tcp.ok());
     }
     absl::Status hs = server.Next();
@@ -613,7 +614,7 @@ TEST(TlsErrorTest, WriteToResetPeerIsAnError) {
       // ones write to a dead socket (EPIPE, where SIGPIPE would come).
       absl::Status first;
       for (int i = 0; i < 100; ++i) {
-        absl::Status w = s->write_all(chunk, Soon());
+        absl::Status w = s->write_all_until(chunk, Soon());
         if (first.ok()) first = w;
       }
       EXPECT_FALSE(first.ok());
@@ -689,7 +690,7 @@ TEST(TlsFeatureTest, ClientCertificates) {
     // arrives as an alert on the client's first read.
     if (anonymous.ok()) {
       char b;
-      EXPECT_FALSE(anonymous->read_some({&b, 1}, Soon()).ok());
+      EXPECT_FALSE(anonymous->read_some_until({&b, 1}, Soon()).ok());
     }
     absl::Status hs = server.Next();
     EXPECT_THAT(hs.message(), HasSubstr("peer did not return a certificate"));
@@ -724,7 +725,7 @@ TEST(TlsContextTest, ErrorsNameTheCauseAndOpenSslsReason) {
   EXPECT_TRUE(from_files.ok()) << from_files.status();
   EXPECT_EQ(ERR_peek_error(), 0u);
   run({.workers = 1}, [] {
-    absl::StatusOr<TlsStream> c = TlsStream::client(TcpStream(), ClientCtx(), "", Soon());
+    absl::StatusOr<TlsStream> c = TlsStream::client_until(TcpStream(), ClientCtx(), "", Soon());
     EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << c.status();
   });
 }
@@ -805,11 +806,11 @@ TEST(TlsInteropTest, WeftClientAgainstOpensslSServer) {
         ClientCtx({.ca_pem = certs().pki.ca().cert_pem, .alpn = {"http/1.1"}}), "localhost");
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_EQ(c->alpn_protocol(), "http/1.1");
-    ASSERT_TRUE(c->write_all("GET / HTTP/1.0\r\n\r\n", Soon()).ok());
+    ASSERT_TRUE(c->write_all_until("GET / HTTP/1.0\r\n\r\n", Soon()).ok());
     std::string page;
     char buf[4096];
     for (;;) {
-      absl::StatusOr<std::size_t> n = c->read_some(buf, Soon());
+      absl::StatusOr<std::size_t> n = c->read_some_until(buf, Soon());
       ASSERT_TRUE(n.ok()) << n.status();  // s_server ends with close_notify
       if (*n == 0) break;
       page.append(buf, *n);

@@ -50,7 +50,7 @@ TEST_P(UdpTest, SendToRecvFromRoundTrip) {
 
     auto echo = spawn([&] {
       char buf[64];
-      absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from(buf, absl::Now() + kLong);
+      absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from_for(buf, kLong);
       if (!d.ok()) return d.status();
       EXPECT_EQ(std::string(buf, d->size), "ping");
       EXPECT_EQ(d->from, a.addr);
@@ -58,7 +58,7 @@ TEST_P(UdpTest, SendToRecvFromRoundTrip) {
     });
     ASSERT_TRUE(a.sock.send_to(b.addr, "ping").ok());
     char buf[64];
-    absl::StatusOr<UdpSocket::Datagram> d = a.sock.recv_from(buf, absl::Now() + kLong);
+    absl::StatusOr<UdpSocket::Datagram> d = a.sock.recv_from_for(buf, kLong);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(std::string(buf, d->size), "pong");
     EXPECT_EQ(d->from, b.addr);
@@ -72,7 +72,7 @@ TEST_P(UdpTest, EmptyDatagram) {
     Bound b = bind_loopback();
     ASSERT_TRUE(a.sock.send_to(b.addr, "").ok());
     char buf[8];
-    absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from(buf, absl::Now() + kLong);
+    absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from_for(buf, kLong);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->size, 0u);
     EXPECT_EQ(d->from, a.addr);
@@ -85,7 +85,7 @@ TEST_P(UdpTest, RecvDeadline) {
     const absl::Duration d = absl::Milliseconds(80);
     char buf[16];
     auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<UdpSocket::Datagram> got = a.sock.recv_from(buf, absl::Now() + d);
+    absl::StatusOr<UdpSocket::Datagram> got = a.sock.recv_from_for(buf, d);
     int64_t ms = MillisSince(start);
     EXPECT_TRUE(absl::IsDeadlineExceeded(got.status())) << got.status();
     EXPECT_GE(ms, absl::ToInt64Milliseconds(d) - 5);
@@ -93,7 +93,7 @@ TEST_P(UdpTest, RecvDeadline) {
     // The socket still works after a deadline.
     Bound b = bind_loopback();
     ASSERT_TRUE(b.sock.send_to(a.addr, "late").ok());
-    got = a.sock.recv_from(buf, absl::Now() + kLong);
+    got = a.sock.recv_from_for(buf, kLong);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(std::string(buf, got->size), "late");
   });
@@ -110,12 +110,12 @@ TEST_P(UdpTest, LongDatagramIsTruncated) {
     ASSERT_TRUE(a.sock.send_to(b.addr, big).ok());
     ASSERT_TRUE(a.sock.send_to(b.addr, "next").ok());
     char small[100];
-    absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from(small, absl::Now() + kLong);
+    absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from_for(small, kLong);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->size, sizeof small);
     EXPECT_EQ(std::string(small, d->size), big.substr(0, sizeof small));
     char buf[2000];
-    d = b.sock.recv_from(buf, absl::Now() + kLong);
+    d = b.sock.recv_from_for(buf, kLong);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(std::string(buf, d->size), "next");
   });
@@ -134,10 +134,9 @@ TEST_P(UdpTest, ManyDatagramsBetweenFibers) {
     auto echo = spawn([&] {
       char buf[256];
       for (int i = 0; i < kClients * kPings; ++i) {
-        absl::StatusOr<UdpSocket::Datagram> d = server.sock.recv_from(buf, absl::Now() + kLong);
+        absl::StatusOr<UdpSocket::Datagram> d = server.sock.recv_from_for(buf, kLong);
         if (!d.ok()) return d.status();
-        if (absl::Status s = server.sock.send_to(d->from, {buf, d->size}, absl::Now() + kLong);
-            !s.ok()) {
+        if (absl::Status s = server.sock.send_to_for(d->from, {buf, d->size}, kLong); !s.ok()) {
           return s;
         }
         served.fetch_add(1);
@@ -152,7 +151,7 @@ TEST_P(UdpTest, ManyDatagramsBetweenFibers) {
         for (int i = 0; i < kPings; ++i) {
           std::string msg = std::to_string(c) + ":" + std::to_string(i);
           if (!me.sock.send_to(server.addr, msg).ok()) return i;
-          absl::StatusOr<UdpSocket::Datagram> d = me.sock.recv_from(buf, absl::Now() + kLong);
+          absl::StatusOr<UdpSocket::Datagram> d = me.sock.recv_from_for(buf, kLong);
           if (!d.ok() || std::string(buf, d->size) != msg || !(d->from == server.addr)) return i;
         }
         return kPings;
@@ -202,7 +201,7 @@ TEST_P(UdpTest, StaleRegistrationOfAClosedFdIsNotInherited) {
       std::atomic<bool> entered{false};
       auto stale = spawn([&entered, fd] {
         entered = true;
-        return io::wait_readable(fd, absl::Now() + absl::Seconds(5));
+        return io::wait_readable_for(fd, absl::Seconds(5));
       });
       while (!entered.load()) sleep_for(absl::Milliseconds(1));
       sleep_for(absl::Milliseconds(20));  // it registered the fd and parked
@@ -212,8 +211,7 @@ TEST_P(UdpTest, StaleRegistrationOfAClosedFdIsNotInherited) {
       // The receiver finds no datagram and must wait for it.
       auto receiver = spawn([&next] {
         char buf[8];
-        absl::StatusOr<UdpSocket::Datagram> d =
-            next.sock.recv_from(buf, absl::Now() + absl::Seconds(5));
+        absl::StatusOr<UdpSocket::Datagram> d = next.sock.recv_from_for(buf, absl::Seconds(5));
         return d.ok() ? std::string(buf, d->size) : d.status().ToString();
       });
       sleep_for(absl::Milliseconds(20));
@@ -235,7 +233,7 @@ TEST_P(UdpTest, Ipv6RoundTrip) {
     EXPECT_THAT(a.addr.to_string(), HasSubstr("[::1]:"));
     ASSERT_TRUE(a.sock.send_to(b.addr, "six").ok());
     char buf[16];
-    absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from(buf, absl::Now() + kLong);
+    absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from_for(buf, kLong);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(std::string(buf, d->size), "six");
     EXPECT_EQ(d->from, a.addr);
@@ -270,10 +268,10 @@ TEST(UdpThreadTest, PlainThreadRoundTrip) {
   Bound b = bind_loopback();
   ASSERT_TRUE(a.sock.send_to(b.addr, "thread").ok());
   char buf[16];
-  absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from(buf, absl::Now() + kLong);
+  absl::StatusOr<UdpSocket::Datagram> d = b.sock.recv_from_for(buf, kLong);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(std::string(buf, d->size), "thread");
-  d = b.sock.recv_from(buf, absl::Now() + absl::Milliseconds(20));
+  d = b.sock.recv_from_for(buf, absl::Milliseconds(20));
   EXPECT_TRUE(absl::IsDeadlineExceeded(d.status())) << d.status();
 }
 

@@ -40,7 +40,7 @@ TEST_P(UnixTest, EchoesManyConnections) {
     EXPECT_TRUE(Exists(path));
     auto acceptor = spawn([&] {
       for (int i = 0; i < 20; ++i) {
-        auto c = listener->accept(absl::Now() + kLong);
+        auto c = listener->accept_for(kLong);
         ASSERT_TRUE(c.ok()) << c.status();
         spawn([c = std::move(*c)]() mutable {
           char buf[256];
@@ -54,12 +54,12 @@ TEST_P(UnixTest, EchoesManyConnections) {
     std::vector<Fiber<void>> clients;
     for (int i = 0; i < 20; ++i) {
       clients.push_back(spawn([&path, i] {
-        auto c = net::dial_unix(path, kLong);
+        auto c = net::dial_unix_for(path, kLong);
         ASSERT_TRUE(c.ok()) << c.status();
         std::string msg = "message " + std::to_string(i);
         ASSERT_TRUE(c->write_all(msg).ok());
         std::string got(msg.size(), '\0');
-        ASSERT_TRUE(c->read_exact(got, absl::Now() + kLong).ok());
+        ASSERT_TRUE(c->read_exact_for(got, kLong).ok());
         EXPECT_EQ(got, msg);
       }));
     }
@@ -89,13 +89,13 @@ TEST(UnixFileTest, AbstractNames) {
     std::string name = absl::StrCat("@weft_unix_test_", getpid());
     auto l = UnixListener::bind(name);
     ASSERT_TRUE(l.ok()) << l.status();
-    auto c = net::dial_unix(name, kLong);
+    auto c = net::dial_unix_for(name, kLong);
     ASSERT_TRUE(c.ok()) << c.status();
-    auto s = l->accept(absl::Now() + kLong);
+    auto s = l->accept_for(kLong);
     ASSERT_TRUE(s.ok());
     ASSERT_TRUE(c->write_all("x").ok());
     char b;
-    ASSERT_TRUE(s->read_exact({&b, 1}, absl::Now() + kLong).ok());
+    ASSERT_TRUE(s->read_exact_for({&b, 1}, kLong).ok());
     EXPECT_EQ(b, 'x');
   });
 }
@@ -134,13 +134,13 @@ TEST_P(UnixTest, ServerOnAPath) {
     std::vector<Fiber<void>> clients;
     for (int i = 0; i < 10; ++i) {
       clients.push_back(spawn([&path, i] {
-        auto c = net::dial_unix(path, kLong);
+        auto c = net::dial_unix_for(path, kLong);
         ASSERT_TRUE(c.ok()) << c.status();
         net::BufferedReader in(*c);
         for (int r = 0; r < 10; ++r) {
           std::string req = absl::StrCat("line ", i, " ", r, "\n");
           ASSERT_TRUE(c->write_all(req).ok());
-          EXPECT_EQ(*in.read_line(1024, absl::Now() + kLong), req);
+          EXPECT_EQ(*in.read_line_for(1024, kLong), req);
         }
       }));
     }
