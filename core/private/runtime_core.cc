@@ -165,9 +165,11 @@ void RuntimeCore::start(FiberControl* f) {
   Worker* w = Worker::current();
   if (w != nullptr && w->runtime() == this) {
     WorkerCounters::bump(w->counters().spawned);
+    WEFT_PROBE_SPAWN(f->id, w->index());
     w->schedule_spawned(f);
   } else {
     // Counted in allocate().
+    WEFT_PROBE_SPAWN(f->id, -1);
     injector_.push(f);
     idle_workers_.notify_global();
     // Release: our last touch of the runtime; pairs with shutdown's acquire.
@@ -231,6 +233,9 @@ void RuntimeCore::wake_external(FiberControl* f) {
   // Counted before the push, so a shutdown that sees the fiber finished
   // also sees us (push/pop order the two).
   external_busy_.fetch_add(1, std::memory_order_relaxed);
+  WEFT_PROBE_WAKE(f->id, -1);
+  // Relaxed: a statistic, read by stats() with no other field to agree with.
+  external_wakeups_.fetch_add(1, std::memory_order_relaxed);
   injector_.push(f);
   idle_workers_.notify_global();
   // Release: pairs with the acquire load in shutdown().

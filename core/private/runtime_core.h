@@ -86,6 +86,12 @@ class RuntimeCore {
   StackPool& stack_pool() { return pool_; }
   std::size_t stack_size() const { return pool_.stack_size(); }
 
+  // Fibers woken from outside the runtime's workers (plain threads, the
+  // offload pool, another runtime's fibers): Runtime::stats.
+  uint64_t external_wakeups() const { return external_wakeups_.load(std::memory_order_relaxed); }
+  // Fibers spawned from outside the workers (counted per worker otherwise).
+  uint64_t external_spawns() const { return external_spawned_.load(std::memory_order_acquire); }
+
   // Reserves fiber ids in blocks so workers do not share a counter line.
   uint64_t reserve_ids(uint64_t n) { return next_id_.fetch_add(n, std::memory_order_relaxed); }
 
@@ -114,6 +120,7 @@ class RuntimeCore {
   // Outside threads still inside this runtime's code: spawns between
   // allocate() and the end of start(), and wake() from outside.
   std::atomic<uint64_t> external_busy_{0};
+  std::atomic<uint64_t> external_wakeups_{0};
 };
 
 // The entry point of every fiber (see Context::make); in core/fiber.cc.
