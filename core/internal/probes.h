@@ -45,6 +45,18 @@
 #define WEFT_PROBE3(name, a, b, c) ((void)0)
 #endif
 
+// A probe's sites must not pass a constant where another passes a register
+// or memory operand: perf probe then fails on the second site ("File
+// exists") and drops it. WEFT_PROBE_NO_WORKER is -1 in a register.
+#define WEFT_PROBE_NO_WORKER (::weft::internal::probe_no_worker())
+namespace weft::internal {
+[[gnu::always_inline]] inline int probe_no_worker() {
+  int v = -1;
+  asm("" : "+r"(v));  // opaque to the compiler: not folded into an immediate
+  return v;
+}
+}  // namespace weft::internal
+
 #define WEFT_PROBE_SPAWN(id, worker) WEFT_PROBE2(spawn, id, worker)
 #define WEFT_PROBE_SWITCH_IN(id, worker) WEFT_PROBE2(switch_in, id, worker)
 #define WEFT_PROBE_PARK(id, kind, object) WEFT_PROBE3(park, id, kind, object)

@@ -116,7 +116,6 @@ class Worker {
   // A spawner woken while the batch it spawned has not all started waits
   // until it has (see "Start order" in worker.cc).
   void schedule_woken(FiberControl* f) {
-    WEFT_PROBE_WAKE(f->id, index_);
     const bool sample = count_runnable();
     if (!collecting_woken_ && next_ == nullptr && f != marked_spawner_) [[likely]] {
       next_ = f;

@@ -112,9 +112,11 @@ TEST(DumpTest, ListsEachWaitWithItsSiteAndStack) {
   EXPECT_THAT(sleep, HasSubstr("\"sleeper\": waiting on sleep until +"));
   for (const std::string* s : {&chan, &mutex, &sock, &sleep}) {
     EXPECT_THAT(*s, HasSubstr(", for "));
-    // Every suspended fiber's stack starts where it parked.
+    // Every suspended fiber's stack starts where it switched out: in
+    // park_current (the switch is inlined there), or in Context::jump
+    // under a sanitizer (out of line, for the annotations).
     EXPECT_THAT(*s, HasSubstr("#0 "));
-    EXPECT_THAT(*s, HasSubstr("park_current"));
+    EXPECT_THAT(*s, ::testing::AnyOf(HasSubstr("park_current"), HasSubstr("Context::jump")));
   }
 #if defined(WEFT_FRAME_POINTERS)
   // With frame pointers the walk reaches the test's own functions.
@@ -145,7 +147,8 @@ TEST(DumpTest, RunningFiberListsItself) {
 }
 
 TEST(DumpTest, SummaryAtAHundredThousandFibers) {
-  const int n = static_cast<int>(test::Scaled(100'000, 10));
+  // TSan counts each fiber as a thread (at most 8128): 1000 there.
+  const int n = static_cast<int>(test::Scaled(100'000, 100));
   Runtime rt({.workers = 2});
   Event release;
   std::atomic<int> parked{0};
