@@ -192,19 +192,21 @@ class Runtime {
   // Channel send/recv at an address, fd F readable/writable, an offloaded
   // call), for how long, and its stack, symbolized:
   //
-  //   weft dump: 3 live fibers on 2 workers
-  //              2  waiting on Channel recv 0x7f3a2c001e40
-  //              1  running
-  //
-  //   fiber 12 "consumer": waiting on Channel recv 0x7f3a2c001e40, for 1520.113 ms
-  //       #0  0x55d0c2a1b3f4 weft::internal::park_current()
-  //       #1  0x55d0c2a0e9a1 weft::Channel<>::recv_until_ns()
-  //       #2  0x55d0c2a0ea52 consume()
+  //   weft dump: 5 live fibers on 2 workers
+  //             2  waiting on Channel recv 0x7ffd841f0870
+  //             1  waiting on sleep
   //   ...
+  //   fiber 2: waiting on Channel recv 0x7ffd841f0870, for 10.905 ms
+  //       #0  0x563bb565c427 weft::internal::park_current()
+  //       #1  0x563bb5616f9d weft::Channel<>::recv_until_ns()
+  //       #2  0x563bb56174d3 weft::(anonymous namespace)::WaitOnChannel()
+  //   ...
+  //
+  //   (tests/core/dump_test.cc, profile build; README's "Profiling" shows more.)
   //
   // Any thread, and a fiber (which lists itself as running); stops nothing
   // and blocks nothing but the caller, which pays a scan of every stack
-  // slot (~10 ms per million fibers without stacks). The fibers move on
+  // slot ever carved (twice: the summary, then the listing). The fibers move on
   // meanwhile, so it is a sketch, not an atomic snapshot: one that changes
   // state during the dump shows either state. Full stacks need frame
   // pointers: build with the `profile` preset (or -fno-omit-frame-pointer);

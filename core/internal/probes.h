@@ -7,7 +7,7 @@
 // memory (the macros use <sys/sdt.h>'s "nor" constraints: no load is forced
 // for a field read from memory), so an unattached site costs the nop and
 // whatever keeps those operands addressable: measured with callgrind, +0.6%
-// instructions on BM_Yield, +0.4% on BM_SpawnJoin, +1.3% on
+// instructions on BM_Yield, +1.4% on BM_SpawnJoin, +1.3% on
 // BM_PingPongChannel (see "Profiling" in README.md). Over the 1% weft
 // allows the hot path, so they are compiled in only with -DWEFT_USDT=ON,
 // which the `profile` preset sets.

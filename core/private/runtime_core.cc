@@ -164,8 +164,7 @@ void RuntimeCore::start(FiberControl* f) {
   f->state.store(SlotState::kLive, std::memory_order_relaxed);
   Worker* w = Worker::current();
   const bool ours = w != nullptr && w->runtime() == this;
-  // One site for both kinds of spawn: perf probe (perf-trace) places only
-  // one site of a probe per function.
+  // One site for both kinds of spawn: one uprobe fewer to place.
   WEFT_PROBE_SPAWN(f->id, ours ? w->index() : WEFT_PROBE_NO_WORKER);
   if (ours) {
     WorkerCounters::bump(w->counters().spawned);
