@@ -10,6 +10,21 @@ endif()
 if(WEFT_FRAME_POINTERS)
   target_compile_options(weft_flags INTERFACE -fno-omit-frame-pointer
                          -mno-omit-leaf-frame-pointer -g)
+  # Tests that check full fiber stacks in Runtime::dump look for it.
+  target_compile_definitions(weft_flags INTERFACE WEFT_FRAME_POINTERS=1)
+endif()
+
+# USDT probes need <sys/sdt.h> (Debian: systemtap-sdt-dev); without it they
+# compile to nothing, and the configure step says so.
+if(WEFT_USDT)
+  include(CheckIncludeFileCXX)
+  check_include_file_cxx(sys/sdt.h WEFT_HAVE_SDT_H)
+  if(WEFT_HAVE_SDT_H)
+    target_compile_definitions(weft_flags INTERFACE WEFT_USDT=1)
+  else()
+    message(WARNING "WEFT_USDT: <sys/sdt.h> not found (apt-get install systemtap-sdt-dev); "
+                    "building without USDT probes")
+  endif()
 endif()
 
 # Sanitizers apply to everything built here, including test and benchmark binaries,

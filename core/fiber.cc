@@ -162,6 +162,7 @@ bool join_fiber(FiberControl* target, int64_t deadline_ns) {
     JoinWaiter rec;
     rec.fiber = self;
     rec.target = target;
+    set_wait_site(self, WaitKind::kJoin, target->id);
     park_current(deadline_ns, &publish_join, &rec);
     if (rec.published) unpublish_join(&rec);
   }

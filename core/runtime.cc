@@ -1,11 +1,15 @@
 #include "weft/core/runtime.h"
 
+#include <algorithm>
+#include <cmath>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
+#include "weft/core/internal/clock.h"
+#include "weft/core/private/dump.h"
 #include "weft/core/private/runtime_core.h"
 #include "weft/core/private/worker.h"
 
@@ -64,9 +68,12 @@ internal::CoreOptions resolve(const RuntimeOptions& o) {
 Runtime::Runtime(RuntimeOptions options) {
   if (absl::Status s = options.validate(); !s.ok()) throw UsageError(std::string(s.message()));
   core_ = std::make_unique<internal::RuntimeCore>(resolve(options));
+  if (options.dump_on_sigquit) internal::register_quit_dump(core_.get());
 }
 
 Runtime::~Runtime() noexcept(false) {
+  // No SIGQUIT dump of a runtime being torn down (a no-op if not registered).
+  if (core_ != nullptr) internal::unregister_quit_dump(core_.get());
   if (core_ != nullptr) core_->shutdown();  // throws before anything is torn down
 }
 
@@ -79,17 +86,75 @@ void Runtime::shutdown() { core_->shutdown(); }
 int Runtime::workers() const { return core_->worker_count(); }
 std::size_t Runtime::stack_size() const { return core_->stack_size(); }
 
+void Runtime::dump(std::ostream& out, DumpOptions options) const {
+  internal::write_dump(*core_, out, options);
+}
+
+uint64_t DelayHistogram::samples() const {
+  uint64_t n = 0;
+  for (uint64_t c : counts) n += c;
+  return n;
+}
+
+uint64_t DelayHistogram::percentile_ns(double q) const {
+  const uint64_t n = samples();
+  if (n == 0) return 0;
+  // The rank of the q-quantile, 1-based: the smallest sample count that
+  // reaches q of them.
+  const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(n)));
+  uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += counts[b];
+    if (seen >= rank) return std::min(max_ns, (uint64_t{2} << b) - 1);
+  }
+  return max_ns;
+}
+
+void DelayHistogram::merge(const DelayHistogram& other) {
+  for (int b = 0; b < kBuckets; ++b) counts[b] += other.counts[b];
+  max_ns = std::max(max_ns, other.max_ns);
+}
+
 RuntimeStats Runtime::stats() const {
   RuntimeStats s;
   for (int i = 0; i < core_->worker_count(); ++i) {
     const internal::WorkerCounters& c = core_->worker(i)->counters();
     auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_acquire); };
-    s.workers.push_back({get(c.spawned), get(c.finished), get(c.switches), get(c.steals),
-                         get(c.parks), get(c.timers_fired), get(c.injector_pops),
-                         get(c.timers)});
-    s.workers.back().handoffs = get(c.handoffs);
-    s.timers += s.workers.back().timers;
+    WorkerStats& ws = s.workers.emplace_back();
+    ws.fibers_spawned = get(c.spawned);
+    ws.fibers_finished = get(c.finished);
+    ws.switches = get(c.switches);
+    ws.steals = get(c.steals);
+    ws.parks = get(c.parks);
+    ws.timers_fired = get(c.timers_fired);
+    ws.injector_pops = get(c.injector_pops);
+    ws.timers = get(c.timers);
+    ws.io_wakeups = get(c.io_wakeups);
+    ws.timer_wakeups = get(c.timer_wakeups);
+    // What remains of the runnable events once spawns, I/O and timers are
+    // taken out (WorkerCounters::runnable_events). The parts are bumped
+    // apart from the events, so while the worker runs the difference may
+    // be off by the few events in flight (clamped at zero); exact once quiet.
+    const uint64_t events = get(c.runnable_events);
+    const uint64_t others = ws.fibers_spawned + ws.io_wakeups + ws.timer_wakeups;
+    ws.fiber_wakeups = events > others ? events - others : 0;
+    ws.poller_wakeups = get(c.poller_wakeups);
+    // One word (see WorkerCounters::idle_word): negative while asleep.
+    const int64_t now = internal::real_monotonic_now_ns();
+    const int64_t wall = now - core_->worker(i)->started_ns();
+    const int64_t idle_word = c.idle_word.load(std::memory_order_acquire);
+    ws.idle_ns = std::clamp<int64_t>(idle_word >= 0 ? idle_word : idle_word + now, 0, wall);
+    ws.busy_ns = wall - ws.idle_ns;
+    for (int b = 0; b < DelayHistogram::kBuckets; ++b) {
+      ws.scheduling_delay.counts[b] = get(c.delay_buckets[b]);
+    }
+    ws.scheduling_delay.max_ns = get(c.delay_max_ns);
+    s.scheduling_delay.merge(ws.scheduling_delay);
+    ws.handoffs = get(c.handoffs);
+    s.timers += ws.timers;
   }
+  s.external_wakeups = core_->external_wakeups();
+  s.external_spawns = core_->external_spawns();
   s.live_fibers = core_->live_fibers();
   s.stacks_carved = core_->stack_pool().slots_carved();
   s.stacks_released = core_->stack_pool().slots_released();

@@ -18,9 +18,11 @@
 //   // ~Runtime: kills the fibers still alive (they unwind, RAII runs), joins workers
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -90,6 +92,11 @@ struct RuntimeOptions {
   //   weft::Runtime rt({.stack_reserve = 10000});  // keep more for bursts
   // Runtime::stats().stacks_released counts what is given back.
   std::size_t stack_reserve = 1024;
+  // SIGQUIT (Ctrl-\) writes Runtime::dump() to stderr and the process goes
+  // on (instead of dying with a core). The handler only wakes a dumper
+  // thread; the previous disposition comes back when the last runtime that
+  // asked for it is destroyed. Off by default: SIGQUIT is the process's.
+  bool dump_on_sigquit = false;
 
   // OK, or InvalidArgument saying which field is wrong and why.
   absl::Status validate() const;
@@ -97,6 +104,27 @@ struct RuntimeOptions {
 
 // The default stack size (see RuntimeOptions::stack_size).
 std::size_t default_stack_size();
+
+// Scheduling delay: how long fibers waited between becoming runnable (woken
+// or spawned) and running. Sampled: one wake or spawn in 256 per worker is
+// time-stamped (a clock read costs ~40 ns here, more than a wake), so
+// counts are samples, not events, and max_ns is the largest sample.
+// Yields are not sampled (a yielding fiber was running). Log2 buckets, so
+// a percentile is exact to within a factor of two.
+struct DelayHistogram {
+  static constexpr int kBuckets = 40;
+  // counts[b]: samples in [2^b, 2^(b+1)) ns; counts[0] also holds 0 and 1.
+  std::array<uint64_t, kBuckets> counts{};
+  uint64_t max_ns = 0;
+
+  uint64_t samples() const;
+  // The upper edge of the bucket that holds the q-quantile (0 < q <= 1),
+  // at most max_ns; 0 without samples.
+  uint64_t percentile_ns(double q) const;
+  uint64_t p50_ns() const { return percentile_ns(0.5); }
+  uint64_t p99_ns() const { return percentile_ns(0.99); }
+  void merge(const DelayHistogram& other);
+};
 
 // Counters of one worker since the runtime started.
 struct WorkerStats {
@@ -119,6 +147,22 @@ struct WorkerStats {
   // Times this worker was blocked (RuntimeOptions::handoff_threshold) with
   // fibers queued behind the blocking one, and they were given to others.
   uint64_t handoffs = 0;
+  // Why fibers became runnable here: the poller reported their fd ready
+  // (a poll by this worker), their timer fired (sleep, a deadline), or a
+  // fiber running here woke them (a notify, an unlock, a channel hand-off,
+  // a join's end, a kill). Wakes from outside the workers are
+  // RuntimeStats::external_wakeups.
+  uint64_t io_wakeups = 0;
+  uint64_t timer_wakeups = 0;
+  uint64_t fiber_wakeups = 0;
+  uint64_t poller_wakeups = 0;  // polls by this worker that woke at least one fiber
+  // Wall time since the worker started, split: idle_ns asleep (no work
+  // anywhere, in IdleWorkers' futex or epoll_wait), busy_ns the rest
+  // (running fibers, scheduling, looking for work to steal). They add up to
+  // the wall time exactly.
+  int64_t busy_ns = 0;
+  int64_t idle_ns = 0;
+  DelayHistogram scheduling_delay;
 };
 
 struct RuntimeStats {
@@ -128,6 +172,18 @@ struct RuntimeStats {
   std::size_t stacks_carved = 0; // stack slots ever created (pooled for reuse)
   std::size_t stacks_released = 0; // pooled stacks whose memory was given back (not reused since)
   std::size_t stack_size = 0;
+  uint64_t external_wakeups = 0;  // fibers woken from plain threads (the offload pool...)
+  // Fibers spawned from plain threads (Runtime::spawn, weft::run), which no
+  // worker counts: the sum of fibers_spawned plus this is finished plus live.
+  uint64_t external_spawns = 0;
+  DelayHistogram scheduling_delay;  // every worker's, merged
+};
+
+// What Runtime::dump lists after its summary.
+struct DumpOptions {
+  std::size_t max_fibers = 100;  // fibers listed one by one (0: the summary alone)
+  bool stacks = true;            // each listed fiber's stack, symbolized
+  int max_frames = 32;
 };
 
 namespace internal {
@@ -175,6 +231,37 @@ class Runtime {
   std::size_t stack_size() const;
   // A snapshot of every worker's counters; any thread, blocks nothing.
   RuntimeStats stats() const;
+
+  // Writes every live fiber to `out`, like Go's SIGQUIT goroutine dump:
+  // first a summary (fibers counted by state and wait site, largest groups
+  // first), then up to options.max_fibers fibers, each with its id, name,
+  // state (running on worker N, runnable, waiting), what it waits on (sleep
+  // until T, join of fiber N, Mutex/CondVar/Semaphore/WaitGroup/Event or a
+  // Channel send/recv at an address, fd F readable/writable, an offloaded
+  // call), for how long, and its stack, symbolized:
+  //
+  //   weft dump: 5 live fibers on 2 workers
+  //             2  waiting on Channel recv 0x7ffd841f0870
+  //             1  waiting on sleep
+  //   ...
+  //   fiber 2: waiting on Channel recv 0x7ffd841f0870, for 10.905 ms
+  //       #0  0x563bb565c427 weft::internal::park_current()
+  //       #1  0x563bb5616f9d weft::Channel<>::recv_until_ns()
+  //       #2  0x563bb56174d3 weft::(anonymous namespace)::WaitOnChannel()
+  //   ...
+  //
+  //   (tests/core/dump_test.cc, profile build; README's "Profiling" shows more.)
+  //
+  // Any thread, and a fiber (which lists itself as running); stops nothing
+  // and blocks nothing but the caller, which pays a scan of every stack
+  // slot ever carved (twice: the summary, then the listing). The fibers move on
+  // meanwhile, so it is a sketch, not an atomic snapshot: one that changes
+  // state during the dump shows either state. Full stacks need frame
+  // pointers: build with the `profile` preset (or -fno-omit-frame-pointer);
+  // in a release build a stack shows where the fiber parked and stops
+  // there. "For how long" comes from its worker's coarse clock: exact to
+  // within the parking fiber's last turn plus a few hundred switches.
+  void dump(std::ostream& out, DumpOptions options = {}) const;
 
  private:
   friend struct internal::RuntimeAccess;

@@ -20,6 +20,7 @@ void sleep_until_ns(int64_t deadline, const char* who) {
   for (;;) {
     internal::throw_if_killed(self);
     if (self->kill_requested.load(std::memory_order_relaxed)) return;  // unwinding: stop waiting
+    internal::set_wait_site(self, internal::WaitKind::kSleep, static_cast<uint64_t>(deadline));
     internal::park_current(deadline, nullptr, nullptr);
     internal::throw_if_killed(self);
     if (internal::monotonic_now_ns() >= deadline) return;

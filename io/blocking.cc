@@ -208,7 +208,7 @@ void run_offloaded(OffloadJob* job) {
   FiberControl* self = require_fiber("weft::blocking");
   throw_if_killed(self);
   OffloadPool::get().submit(job);
-  park_uninterruptible(&publish_offload, job);
+  park_uninterruptible(&publish_offload, job, {WaitKind::kOffload, 0});
   // Acquire: pairs with the offload thread's exchange; fn's result and
   // error are ours. Always kOffloadDone here: nothing else wakes this wait.
   if (job->state.load(std::memory_order_acquire) != kOffloadDone) __builtin_trap();

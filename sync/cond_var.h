@@ -67,7 +67,7 @@ class CondVar {
 
  private:
   bool wait_ns(std::unique_lock<Mutex>& lock, int64_t deadline_ns);
-  WaitQueue waiters_;
+  WaitQueue waiters_{internal::WaitKind::kCondVar};
 };
 
 }  // namespace weft

@@ -42,7 +42,7 @@ class Event {
  private:
   bool wait_until_ns(int64_t deadline_ns);
   std::atomic<bool> flag_{false};
-  WaitQueue waiters_;
+  WaitQueue waiters_{internal::WaitKind::kEvent};
 };
 
 }  // namespace weft

@@ -99,7 +99,7 @@ class ABSL_LOCKABLE Mutex {
   // Set by unlock() in kHandOff mode just before it wakes a waiter; the
   // woken waiter that finds it set owns the mutex. Guarded by waiters_.
   bool handed_over_ = false;
-  WaitQueue waiters_;
+  WaitQueue waiters_{internal::WaitKind::kMutex};
 };
 
 }  // namespace weft

@@ -49,7 +49,7 @@ class Semaphore {
   void wake_locked(int64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(waiters_);
 
   std::atomic<int64_t> count_;
-  WaitQueue waiters_;
+  WaitQueue waiters_{internal::WaitKind::kSemaphore};
   // Waiters that release() woke and that have not yet retried (Go's
   // mutexWoken, counted). release() wakes only for units beyond theirs, and
   // a woken waiter that takes a unit and sees more left wakes the next: a

@@ -45,7 +45,7 @@ class WaitGroup {
  private:
   bool wait_until_ns(int64_t deadline_ns);
   std::atomic<int64_t> count_{0};
-  WaitQueue waiters_;
+  WaitQueue waiters_{internal::WaitKind::kWaitGroup};
 };
 
 // weft::Latch — a single-use countdown (std::latch for fibers).

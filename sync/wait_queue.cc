@@ -66,6 +66,7 @@ WaitQueue::Result WaitQueue::wait(int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANA
   w.fiber = self;
   WaitQueueAccess::append(*this, &w);
   WaitQueueAccess::Publish p{this, &w};
+  internal::set_wait_site(self, kind_, reinterpret_cast<uintptr_t>(this));
   internal::park_current(deadline_ns, &WaitQueueAccess::publish, &p);
   lock_.lock();
   if (w.linked) WaitQueueAccess::unlink(*this, &w);

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
+#include "weft/core/internal/wait_site.h"
 #include "weft/sync/internal/spin_lock.h"
 
 namespace weft {
@@ -38,6 +39,9 @@ class ABSL_LOCKABLE WaitQueue {
   enum class Result { kNotified, kTimeout, kInterrupted };
 
   WaitQueue() = default;
+  // For weft's own primitives: what Runtime::dump says their waiters wait
+  // on ("Mutex", "Event"...) rather than "WaitQueue".
+  explicit WaitQueue(internal::WaitKind kind) : kind_(kind) {}
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
   // Destroying a queue that fibers still wait in is the caller's bug (they
@@ -88,6 +92,7 @@ class ABSL_LOCKABLE WaitQueue {
  private:
   friend struct WaitQueueAccess;
   internal::SpinLock lock_;
+  internal::WaitKind kind_ = internal::WaitKind::kWaitQueue;
   // Guarded by lock_ (held as the capability `this` by callers).
   Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;

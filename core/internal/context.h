@@ -146,6 +146,10 @@ class Context {
   // context being reused for a new stack).
   void set_stack(void* stack_lo, void* stack_hi);
 
+  // The saved stack pointer of a suspended context (the frame laid out in
+  // jump_inline: rbp at +0x30, the resume address at +0x38); for the fiber
+  // dump's stack walk, which reads it racily (core/private/dump.cc).
+  void* saved_stack_pointer() const { return fctx_; }
   // Drops the sanitizer state of a dead context (never the running one).
   // Idempotent; make() creates it again.
   void release();

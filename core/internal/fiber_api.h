@@ -5,7 +5,7 @@
 // include path: see "Layering" in HACKING.md). It offers:
 //
 //   * the running fiber: current_fiber_or_null, require_fiber;
-//   * parking it with a reason and a deadline: park_current (interruptible by
+//   * parking it with a wait site (wait_site.h) and a deadline: park_current (interruptible by
 //     a kill, a timer or a weft::Timeout; woken by token) and
 //     park_uninterruptible (woken only by whoever its publish callback told);
 //   * ending a wait: try_wake, or try_claim / try_claim_exclusive then wake;
@@ -15,6 +15,7 @@
 //   * the clock: monotonic_now_ns, deadline_after, deadline_at (clock.h,
 //     included here and part of this interface);
 //   * fd waits on the runtime's poller: IoDir, wait_fd, watch_fd, forget_fd;
+//   * the USDT probe macros (probes.h, included here);
 //   * Lock and LockGuard (lock.h, included here): std::mutex with the
 //     thread-safety annotations, for a thread-side lock (io's offload pool).
 //
@@ -39,6 +40,8 @@
 #include "weft/core/internal/clock.h"
 #include "weft/core/internal/fiber_control.h"
 #include "weft/core/internal/lock.h"
+#include "weft/core/internal/probes.h"
+#include "weft/core/internal/wait_site.h"
 
 namespace weft::internal {
 
@@ -51,11 +54,22 @@ using PublishFn = bool (*)(FiberControl* self, uint64_t token, void* arg);
 // Parks the running fiber until woken, until `deadline_ns` (monotonic;
 // INT64_MAX: none), or until killed. The deadline is clamped to the fiber's
 // earliest armed weft::Timeout (unless it is unwinding): with none, that is
-// one load and compare. Blocks the fiber, not the thread.
+// one load and compare. Blocks the fiber, not the thread. Call
+// set_wait_site first.
 //
 // Never throws: callers loop, undo their bookkeeping (a JoinWaiter, a
 // WaitQueue::Waiter), and only then call throw_if_killed.
 void park_current(int64_t deadline_ns, PublishFn publish, void* arg);
+
+// Names what the running fiber is about to wait on (for Runtime::dump and
+// the `park` probe): every caller of park_current calls it first. Two plain
+// stores into the fiber's own control block, inline, where the caller
+// already holds `self` (an argument of park_current would be spilled
+// across its call to Worker::current()).
+inline void set_wait_site(FiberControl* self, WaitKind kind, uint64_t object) {
+  self->wait_site.kind = kind;
+  self->wait_site.object = object;
+}
 
 // The syscall hooks' gate. libweft_hook.so (io/hook/) defines the
 // per-thread int `weft_hook_gate` (C linkage); each worker finds its own copy
@@ -134,7 +148,7 @@ class DeferTimeouts {
 // switch, with token 0; it makes the fiber findable by the one party that will
 // wake it (with wake()), or returns true to resume it at once. A kill is seen
 // at the caller's next throw_if_killed. Used by weft::blocking.
-void park_uninterruptible(PublishFn publish, void* arg);
+void park_uninterruptible(PublishFn publish, void* arg, WaitSite site);
 
 // Ending a wait, from any thread (see core/private/runtime_core.h for the
 // full contracts). try_wake: wakes f if it is still parked with `token`.

@@ -28,6 +28,7 @@
 
 #include "weft/core/internal/context.h"
 #include "weft/core/internal/stack_pool.h"
+#include "weft/core/internal/wait_site.h"
 
 namespace weft {
 class Timeout;
@@ -118,6 +119,16 @@ struct FiberControl : SlotHeader {
   std::exception_ptr error;   // what the closure threw; read after join
   FiberControl* next_ready = nullptr;  // link in the Injector's list
   Worker* last_worker = nullptr;  // where it last ran (for printing only)
+  // What the fiber waits on while parked, and since when (monotonic ns, the
+  // worker's coarse clock: see Worker::coarse_now_ns). Written by the fiber
+  // itself in park_current; read only by Runtime::dump, racily (dump.cc).
+  WaitSite wait_site;
+  int64_t parked_ns = 0;
+  // Scheduling-delay sample (Runtime::stats): the monotonic time it became
+  // runnable, for one wake in Worker::kDelaySampleEvery; 0 otherwise. Set
+  // and cleared by the workers that make it runnable and run it (the run
+  // queues' hand-off orders the two).
+  int64_t runnable_ns = 0;
   char name[32] = {0};
 };
 

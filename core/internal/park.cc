@@ -123,9 +123,18 @@ void throw_outside_fiber(const char* who) {
                    "weft::spawn, Runtime::spawn or weft::run");
 }
 
+// When the wait began, for the dump: the worker's coarse clock (no clock
+// read on this path; see Worker::coarse_now_ns). The site is the caller's
+// (set_wait_site).
+[[gnu::always_inline]] inline void note_park(Worker* w, FiberControl* self) {
+  self->parked_ns = w->coarse_now_ns();
+  WEFT_PROBE_PARK(self->id, static_cast<uint32_t>(self->wait_site.kind), self->wait_site.object);
+}
+
 void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   Worker* w = Worker::current();
   FiberControl* self = w->current_fiber();
+  note_park(w, self);
   // The one cost of weft::Timeout on this path when none is armed (the
   // field is then INT64_MAX). While unwinding, Timeouts do not apply (see
   // throw_if_killed): parking with an expired deadline would then only spin.
@@ -140,13 +149,42 @@ void park_current(int64_t deadline_ns, PublishFn publish, void* arg) {
   w->suspend(&args.h);
   // `w` may not be our worker any more (see Worker::suspend).
   if (deadline_ns != INT64_MAX) end_timed_wait(self, token);
+  // wait_site is left as it is: the dump trusts it only while the epoch
+  // says "parked" (no store on this path).
 }
 
-void park_uninterruptible(PublishFn publish, void* arg) {
+void park_uninterruptible(PublishFn publish, void* arg, WaitSite site) {
   Worker* w = Worker::current();
+  set_wait_site(w->current_fiber(), site.kind, site.object);
+  note_park(w, w->current_fiber());
   UninterruptibleArgs args{{}, w->current_fiber(), publish, arg};
   args.h.action = &on_parked_uninterruptible;
   w->suspend(&args.h);
+  // Cleared: this wait leaves the epoch at "running", so the dump tells it
+  // from a run by this field alone.
+  args.self->wait_site.kind = WaitKind::kNone;
+}
+
+const char* wait_kind_name(WaitKind kind) {
+  switch (kind) {
+    case WaitKind::kNone: return "nothing";
+    case WaitKind::kSleep: return "sleep";
+    case WaitKind::kJoin: return "join of fiber";
+    case WaitKind::kMutex: return "Mutex";
+    case WaitKind::kCondVar: return "CondVar";
+    case WaitKind::kSemaphore: return "Semaphore";
+    case WaitKind::kWaitGroup: return "WaitGroup";
+    case WaitKind::kEvent: return "Event";
+    case WaitKind::kWaitQueue: return "WaitQueue";
+    case WaitKind::kChannelSend: return "Channel send";
+    case WaitKind::kChannelRecv: return "Channel recv";
+    case WaitKind::kSelect: return "select";
+    case WaitKind::kFdRead: return "fd readable";
+    case WaitKind::kFdWrite: return "fd writable";
+    case WaitKind::kOffload: return "offloaded call";
+    case WaitKind::kHookSleep: return "hooked sleep";
+  }
+  return "unknown";
 }
 
 }  // namespace weft::internal

@@ -302,6 +302,8 @@ absl::Status Poller::wait(int fd, IoDir dir, int64_t deadline_ns) {
                        " fd ", fd));
     }
     WaitArgs args{s, &word, gen};
+    set_wait_site(self, dir == IoDir::kRead ? WaitKind::kFdRead : WaitKind::kFdWrite,
+                  static_cast<uint64_t>(fd));
     park_current(deadline_ns, &publish_wait, &args);
     if (args.outcome == Publish::kReady) return absl::OkStatus();
     if (args.outcome == Publish::kBusy) continue;  // the loop names the problem

@@ -187,7 +187,10 @@ void RuntimeCore::abandon(FiberControl* f) {
 void RuntimeCore::start(FiberControl* f) {
   f->state.store(SlotState::kLive, std::memory_order_relaxed);
   Worker* w = Worker::current();
-  if (w != nullptr && w->runtime() == this) {
+  const bool ours = w != nullptr && w->runtime() == this;
+  // One site for both kinds of spawn: one uprobe fewer to place.
+  WEFT_PROBE_SPAWN(f->id, ours ? w->index() : WEFT_PROBE_NO_WORKER);
+  if (ours) {
     WorkerCounters::bump(w->counters().spawned);
     w->schedule_spawned(f);
   } else {
@@ -265,6 +268,7 @@ void RuntimeCore::wake(FiberControl* f) {
   // on one of our workers: the next slot) is inline, the rest out of line.
   Worker* w = Worker::current();
   if (w != nullptr && w->runtime() == this) [[likely]] {
+    WEFT_PROBE_WAKE(f->id, w->index());
     w->schedule_woken(f);
     return;
   }
@@ -278,6 +282,9 @@ void RuntimeCore::wake_external(FiberControl* f) {
   // Counted before the push, so a shutdown that sees the fiber finished
   // also sees us (push/pop order the two).
   external_busy_.fetch_add(1, std::memory_order_relaxed);
+  WEFT_PROBE_WAKE(f->id, WEFT_PROBE_NO_WORKER);
+  // Relaxed: a statistic, read by stats() with no other field to agree with.
+  external_wakeups_.fetch_add(1, std::memory_order_relaxed);
   injector_.push(f);
   idle_workers_.notify_global();
   // Release: pairs with the acquire load in shutdown().

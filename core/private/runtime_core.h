@@ -96,6 +96,11 @@ class RuntimeCore {
   // work, then come back for the next batch". Otherwise sets `*due_ns` to
   // when a release will be due (or -1): the worker wakes then.
   std::size_t release_idle_stacks(StackCache& cache, int64_t* due_ns);
+  // Fibers woken from outside the runtime's workers (plain threads, the
+  // offload pool, another runtime's fibers): Runtime::stats.
+  uint64_t external_wakeups() const { return external_wakeups_.load(std::memory_order_relaxed); }
+  // Fibers spawned from outside the workers (counted per worker otherwise).
+  uint64_t external_spawns() const { return external_spawned_.load(std::memory_order_acquire); }
 
   // Reserves fiber ids in blocks so workers do not share a counter line.
   uint64_t reserve_ids(uint64_t n) { return next_id_.fetch_add(n, std::memory_order_relaxed); }
@@ -137,6 +142,7 @@ class RuntimeCore {
   // the idle workers; a lost update only moves a release by one grace.
   std::atomic<uint64_t> release_seen_activity_{0};
   std::atomic<int64_t> release_due_ns_{0};
+  std::atomic<uint64_t> external_wakeups_{0};
 };
 
 // The entry point of every fiber (see Context::make); in core/fiber.cc.

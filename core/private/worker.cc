@@ -134,6 +134,8 @@ Worker::Worker(RuntimeCore* rt, int index, std::size_t run_queue_capacity)
     : rt_(rt),
       index_(index),
       fair_countdown_(kFairInterval),
+      coarse_now_ns_(real_monotonic_now_ns()),
+      started_ns_(coarse_now_ns_),
       rng_(0x9E3779B9u * static_cast<uint32_t>(index + 1)),
       runq_(run_queue_capacity),
       stacks_(&rt->stack_pool()) {}
@@ -289,6 +291,13 @@ FiberControl* Worker::pop_yielded() {
 }
 
 FiberControl* Worker::pick_fair() {
+  // The coarse clock moves here too, so a busy worker that neither sleeps
+  // nor fires timers still stamps its parks (a clock read every
+  // kCoarseTickEvery * kFairInterval decisions: ~0.2 ns a decision).
+  if (++coarse_tick_ == kCoarseTickEvery) {
+    coarse_tick_ = 0;
+    coarse_now_ns_ = real_monotonic_now_ns();
+  }
   if (!timers_.empty()) fire_timers();
   poll_io();
   // A spawner waiting for its batch to start waits no longer than this: a
@@ -478,6 +487,7 @@ FiberControl* Worker::steal() {
         ++taken;
       }
       WorkerCounters::bump(counters_.steals, taken);
+      WEFT_PROBE_STEAL(index_, v, taken);
       idle.end_search(true);
       return f;
     }
@@ -532,12 +542,25 @@ void Worker::sleep() {
   // so an idle worker holds only live timers (and stats() says so).
   if (timers_.wants_idle_sweep()) sweep_timers();
   collecting_woken_ = true;
+  WEFT_PROBE_WORKER_SLEEP(index_);
+  // Idle time: real clock reads (a manual clock would stop it), around a
+  // sleep that costs a syscall anyway. Release stores: stats() acquires.
+  const int64_t idle_total = counters_.idle_word.load(std::memory_order_relaxed);
+  const int64_t t0 = real_monotonic_now_ns();
+  counters_.idle_word.store(idle_total - t0, std::memory_order_release);
   int64_t deadline = timers_.empty() ? -1 : timers_.next_deadline();
   if (release_due >= 0 && (deadline < 0 || release_due < deadline)) deadline = release_due;
   idle.sleep(index_, deadline);
+  coarse_now_ns_ = real_monotonic_now_ns();
+  counters_.idle_word.store(idle_total + (coarse_now_ns_ - t0), std::memory_order_release);
   collecting_woken_ = false;
   rt_->note_worker_awake();  // a parked monitor watches again
-  if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
+  WEFT_PROBE_WORKER_WAKE(index_, woken_count_);
+  if (woken_count_ != 0) {
+    WorkerCounters::bump(counters_.io_wakeups, woken_count_);
+    WorkerCounters::bump(counters_.poller_wakeups);
+    WEFT_PROBE_POLLER_WAKE(index_, woken_count_);
+  }
   place_woken_batch();
 }
 
@@ -548,7 +571,11 @@ int Worker::poll_io() {
   int n = p.poll(0);
   collecting_woken_ = false;
   p.release();
-  if (woken_count_ != 0) WorkerCounters::bump(counters_.io_wakeups, woken_count_);
+  if (woken_count_ != 0) {
+    WorkerCounters::bump(counters_.io_wakeups, woken_count_);
+    WorkerCounters::bump(counters_.poller_wakeups);
+    WEFT_PROBE_POLLER_WAKE(index_, woken_count_);
+  }
   place_woken_batch();
   return n;
 }
@@ -587,12 +614,16 @@ void Worker::place_woken_batch() {
 // LIFO RunQueue, and they ran newest deadline first.
 void Worker::fire_timers() {
   collecting_woken_ = true;
-  std::size_t n = timers_.pop_due(monotonic_now_ns(), [this](const TimerHeap::Entry& e) {
+  const int64_t now = monotonic_now_ns();
+  if (!manual_clock_installed()) coarse_now_ns_ = now;
+  uint64_t woken = 0;
+  std::size_t n = timers_.pop_due(now, [this, &woken](const TimerHeap::Entry& e) {
     // Claimed, the wait is ours until wake(): tell the fiber its timer is
     // gone, so it neither looks for it here nor reports it stale.
     if (rt_->try_claim(e.fiber, e.token)) {
       e.fiber->timer_worker = nullptr;
       rt_->wake(e.fiber);
+      ++woken;
     }
   });
   collecting_woken_ = false;
@@ -600,7 +631,11 @@ void Worker::fire_timers() {
   if (timers_.wants_sweep()) [[unlikely]] sweep_timers();
   // Counted before they are placed: once placed, another worker may run
   // them to their end, and whoever then reads the stats must see them.
-  if (n != 0) WorkerCounters::bump(counters_.timers_fired, n);
+  if (n != 0) {
+    WorkerCounters::bump(counters_.timers_fired, n);
+    WorkerCounters::bump(counters_.timer_wakeups, woken);
+    WEFT_PROBE_TIMER_FIRE(index_, n);
+  }
   place_woken_batch();
 }
 
@@ -659,7 +694,9 @@ void Worker::requeue_spawned(FiberControl* f) {
   }
 }
 
-void Worker::schedule_woken_slow(FiberControl* f) {
+void Worker::schedule_woken_slow(FiberControl* f, bool sample) {
+  // Stamped before f can reach another worker (requeue below).
+  if (sample) sample_runnable(f);
   if (f == marked_spawner_ && !collecting_woken_) {
     BatchMark& top = batch_marks_[batch_mark_count_ - 1];
     if (runq_.size_since(top.base) != 0) {  // wait for the batch to start
@@ -688,6 +725,23 @@ void Worker::schedule_woken_slow(FiberControl* f) {
   FiberControl* displaced = next_;
   next_ = f;
   if (displaced != nullptr) requeue(displaced);
+}
+
+void Worker::sample_runnable(FiberControl* f) {
+  // Real clock: the delay is a cost measured, not a deadline.
+  f->runnable_ns = real_monotonic_now_ns();
+}
+
+void Worker::record_delay(FiberControl* f) {
+  const int64_t d = real_monotonic_now_ns() - f->runnable_ns;
+  f->runnable_ns = 0;
+  const uint64_t ns = d > 0 ? static_cast<uint64_t>(d) : 0;
+  int b = ns < 2 ? 0 : 63 - __builtin_clzll(ns);
+  if (b >= WorkerCounters::kDelayBuckets) b = WorkerCounters::kDelayBuckets - 1;
+  WorkerCounters::bump(counters_.delay_buckets[b]);
+  if (ns > counters_.delay_max_ns.load(std::memory_order_relaxed)) {
+    counters_.delay_max_ns.store(ns, std::memory_order_release);
+  }
 }
 
 uint64_t Worker::next_fiber_id() {

@@ -8,6 +8,7 @@
 
 #include "weft/core/internal/context.h"
 #include "weft/core/internal/fiber_control.h"
+#include "weft/core/internal/probes.h"
 #include "weft/core/internal/stack_pool.h"
 #include "weft/core/private/asymmetric_fence.h"
 #include "weft/core/private/run_queue.h"
@@ -31,6 +32,26 @@ struct WorkerCounters {
   std::atomic<uint64_t> timers_fired{0};
   std::atomic<uint64_t> injector_pops{0};
   std::atomic<uint64_t> io_wakeups{0};  // fibers woken by the poller here
+  std::atomic<uint64_t> timer_wakeups{0};  // fibers woken by a timer firing here
+  // Fibers made runnable here: every wake (the poller's, a timer's, a
+  // fiber's) and every spawn. One counter for all, bumped once per event,
+  // which also picks the scheduling-delay samples (kDelaySampleEvery): the
+  // wakes by fibers are what remains after spawns, I/O and timers
+  // (Runtime::stats), so they cost no counter of their own.
+  std::atomic<uint64_t> runnable_events{0};
+  std::atomic<uint64_t> poller_wakeups{0};  // polls here that woke fibers
+  // Idle time (ns of real monotonic time spent asleep in IdleWorkers::sleep),
+  // one word so a reader needs no second load: >= 0 while awake (the total),
+  // total minus the sleep's start time (< 0: a start is larger than any
+  // total) while asleep. Reader: idle = w >= 0 ? w : w + now.
+  std::atomic<int64_t> idle_word{0};
+  // Scheduling delay (runnable -> running), sampled: one wake or spawn in
+  // Worker::kDelaySampleEvery is time-stamped (two clock reads, on the
+  // waking and the running worker). Bucket b counts delays in [2^b, 2^(b+1))
+  // ns (bucket 0: [0, 2)). Counted by the worker that runs the fiber.
+  static constexpr int kDelayBuckets = 40;
+  std::atomic<uint64_t> delay_buckets[kDelayBuckets] = {};
+  std::atomic<uint64_t> delay_max_ns{0};
   // Timer entries this worker's heap holds now (a gauge, not a count of
   // events): its waiting fibers' deadlines plus stale entries not yet swept
   // (see TimerHeap). Stored by the worker after each change.
@@ -76,6 +97,15 @@ class Worker {
   }
   StackCache& stacks() { return stacks_; }
   const WorkerCounters& counters() const { return counters_; }
+  // The worker's coarse clock: monotonic ns as of its last clock read
+  // (waking from sleep, firing timers, every kCoarseTickEvery-th fair turn,
+  // the steal loop's backoff). Stale by at most the running fiber's turn
+  // plus a few hundred scheduling decisions; read by park_current to stamp
+  // a wait for the dump, where a clock read would cost more than the park.
+  // This worker's thread only.
+  int64_t coarse_now_ns() const { return coarse_now_ns_; }
+  // When the worker thread started (real monotonic ns): busy = wall - idle.
+  int64_t started_ns() const { return started_ns_; }
   WorkerCounters& counters() { return counters_; }
   RunQueue<FiberControl>& run_queue() { return runq_; }
 
@@ -85,6 +115,7 @@ class Worker {
   // once. The spawns of one turn of the running fiber form a batch that
   // starts in spawn order (see "Start order" in worker.cc).
   void schedule_spawned(FiberControl* f) {
+    if (count_runnable()) [[unlikely]] sample_runnable(f);
     if (spawn_batch_ == 0) spawn_batch_base_ = runq_.bottom_index();
     ++spawn_batch_;
     requeue_spawned(f);
@@ -95,11 +126,15 @@ class Worker {
   // A spawner woken while the batch it spawned has not all started waits
   // until it has (see "Start order" in worker.cc).
   void schedule_woken(FiberControl* f) {
+    const bool sample = count_runnable();
     const bool entered = enter_sched();
     if (!collecting_woken_ && next_ == nullptr && f != marked_spawner_) [[likely]] {
+      // Stamped before f is visible in next_, which a hand-off may give to
+      // another worker once this scheduler section ends.
+      if (sample) [[unlikely]] sample_runnable(f);
       next_ = f;
     } else {
-      schedule_woken_slow(f);
+      schedule_woken_slow(f, sample);
     }
     if (entered) leave_sched();
   }
@@ -242,7 +277,18 @@ class Worker {
   FiberControl* pop_batch_mark();
   FiberControl* release_waiting_spawner();
   void refresh_marks();
-  void schedule_woken_slow(FiberControl* f);
+  void schedule_woken_slow(FiberControl* f, bool sample);
+  // Scheduling-delay sampling (WorkerCounters::delay_buckets): stamps f
+  // runnable now; record_delay, at its switch-in, counts the delay.
+  static constexpr uint32_t kDelaySampleEvery = 256;  // a power of two
+  // Counts one runnable event; true if its fiber is to be sampled.
+  bool count_runnable() {
+    const uint64_t n = counters_.runnable_events.load(std::memory_order_relaxed) + 1;
+    counters_.runnable_events.store(n, std::memory_order_release);
+    return (n & (kDelaySampleEvery - 1)) == 0;
+  }
+  __attribute__((noinline, cold)) void sample_runnable(FiberControl* f);
+  __attribute__((noinline, cold)) void record_delay(FiberControl* f);
   FiberControl* pick_for_yield();
   FiberControl* pick_queued();
   FiberControl* pick_fair();
@@ -290,6 +336,8 @@ class Worker {
     if (next != nullptr) {
       next->last_worker = this;
       WorkerCounters::bump(counters_.switches);
+      WEFT_PROBE_SWITCH_IN(next->id, index_);
+      if (next->runnable_ns != 0) [[unlikely]] record_delay(next);
       to = &next->ctx;
     }
     current_ = next;
@@ -353,6 +401,10 @@ class Worker {
   // Scheduling decisions left until the next fair one (see pick_fair; every
   // kFairInterval-th decision in worker.cc).
   uint32_t fair_countdown_;
+  uint32_t coarse_tick_ = 0;                      // fair turns since the coarse clock moved
+  static constexpr uint32_t kCoarseTickEvery = 4;
+  int64_t coarse_now_ns_ = 0;
+  int64_t started_ns_ = 0;
   uint32_t rng_;
   uint64_t id_next_ = 0;
   uint64_t id_end_ = 0;

@@ -65,11 +65,14 @@ int fiber_sleep_until(FiberControl* self, int64_t deadline_ns) {
     // caller cannot unwind); the fiber's next weft suspension point throws.
     if (weft::internal::wait_interrupted(self)) return EINTR;
     if (monotonic_now_ns() >= deadline_ns) return 0;
+    weft::internal::set_wait_site(self, weft::internal::WaitKind::kHookSleep,
+                                  static_cast<uint64_t>(deadline_ns));
     weft::internal::park_current(deadline_ns, nullptr, nullptr);
   }
 }
 
 int wait_ready(int fd, IoDir dir, int64_t deadline_ns, int timeout_err) {
+  WEFT_PROBE_HOOK_WAIT(fd, static_cast<int>(dir));
   FiberControl* self = hooked_fiber();
   if (self == nullptr) return wait_on_thread(fd, dir, deadline_ns, timeout_err);
   if (weft::internal::wait_interrupted(self)) return EINTR;

@@ -162,8 +162,9 @@ struct PublishOne {
     return false;
   }
 };
-inline void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns) {
+inline void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns, WaitSite site) {
   PublishOne a{w, lock};
+  set_wait_site(w->fiber, site.kind, site.object);
   park_current(deadline_ns, &PublishOne::publish, &a);
 }
 
