@@ -40,7 +40,7 @@ struct JoinWaiter {
   ThreadSignal* thread = nullptr;
   FiberControl* target = nullptr;
   uint64_t token = 0;
-  bool published = false;          // stored in target->join_word
+  bool published = false;  // stored in target->join_word
   // Set (release) by the target after it copied fiber/token out: from then on
   // it never touches this record. Read (acquire) by a joiner that timed out
   // but lost the race to unregister.
@@ -140,7 +140,7 @@ void on_finished(Handover* h) {
       FiberControl* joiner = rec->fiber;
       uint64_t token = rec->token;
       rec->taken.store(true, std::memory_order_release);  // last touch of rec
-      joiner->runtime->try_wake(joiner, token);  // the joiner's runtime, maybe not ours
+      joiner->runtime->try_wake(joiner, token);           // the joiner's runtime, maybe not ours
     }
   }
   // Last: whoever the hook tells (a weft::Pool's join) finds the fiber ready.
@@ -191,7 +191,6 @@ void fiber_main(Handover*) {
   h.arg = self;
   Worker::current()->exit_current(&h);
 }
-
 
 void kill_fiber(FiberControl* f) {
   // Acquire: pairs with the fiber's exchange to kJoinDone. A finished fiber

@@ -334,8 +334,7 @@ class Generator {
 
   // After a resume: the yielded value, or the end (releasing the stack).
   [[gnu::always_inline]] std::optional<Yield> after_resume() {
-    if (__builtin_expect(
-            state_->core.status() == internal::GeneratorCore::Status::kSuspended, 1)) {
+    if (__builtin_expect(state_->core.status() == internal::GeneratorCore::Status::kSuspended, 1)) {
       std::optional<Yield> value = std::move(state_->yielded);
       state_->yielded.reset();
       return value;

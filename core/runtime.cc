@@ -29,9 +29,9 @@ absl::Status RuntimeOptions::validate() const {
         absl::StrCat("RuntimeOptions::workers must be 0 (one per core) .. 1024, got ", workers));
   }
   if (stack_size != 0 && (stack_size < 16 * 1024 || stack_size > (std::size_t{1} << 30))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "RuntimeOptions::stack_size must be 16 KiB .. 1 GiB (0 for the default), got ",
-        stack_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("RuntimeOptions::stack_size must be 16 KiB .. 1 GiB (0 for the default), got ",
+                     stack_size));
   }
   if (run_queue_capacity < 2 || run_queue_capacity > (std::size_t{1} << 20) ||
       (run_queue_capacity & (run_queue_capacity - 1)) != 0) {

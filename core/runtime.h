@@ -134,7 +134,7 @@ struct WorkerStats {
   uint64_t steals = 0;           // fibers stolen from other workers
   uint64_t parks = 0;            // times the worker thread went to sleep
   uint64_t timers_fired = 0;
-  uint64_t injector_pops = 0;    // fibers taken from the shared injection queue
+  uint64_t injector_pops = 0;  // fibers taken from the shared injection queue
   // Timer entries held now (not a count since start): one per fiber parked
   // here with a deadline (sleep_for, a timed wait, a read with a deadline,
   // a wait under weft::Timeout). A wait that ends early removes its entry
@@ -167,10 +167,10 @@ struct WorkerStats {
 
 struct RuntimeStats {
   std::vector<WorkerStats> workers;
-  uint64_t live_fibers = 0;      // spawned and not finished
-  uint64_t timers = 0;           // timer entries held now, all workers (WorkerStats::timers)
-  std::size_t stacks_carved = 0; // stack slots ever created (pooled for reuse)
-  std::size_t stacks_released = 0; // pooled stacks whose memory was given back (not reused since)
+  uint64_t live_fibers = 0;         // spawned and not finished
+  uint64_t timers = 0;              // timer entries held now, all workers (WorkerStats::timers)
+  std::size_t stacks_carved = 0;    // stack slots ever created (pooled for reuse)
+  std::size_t stacks_released = 0;  // pooled stacks whose memory was given back (not reused since)
   std::size_t stack_size = 0;
   uint64_t external_wakeups = 0;  // fibers woken from plain threads (the offload pool...)
   // Fibers spawned from plain threads (Runtime::spawn, weft::run), which no
@@ -189,7 +189,7 @@ struct DumpOptions {
 namespace internal {
 class RuntimeCore;
 struct RuntimeAccess;
-}
+}  // namespace internal
 
 class Runtime {
  public:
@@ -217,9 +217,9 @@ class Runtime {
   //     wait gets done and nothing holds shutdown up.
   template <typename F, typename... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
-  Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
-    return internal::spawn_on(core_.get(), std::forward<F>(f), std::forward<Args>(args)...);
-  }
+        Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
+      return internal::spawn_on(core_.get(), std::forward<F>(f), std::forward<Args>(args)...);
+    }
 
   // Stops the runtime: every fiber still alive is killed (it unwinds from its
   // suspension point with weft::FiberExit, running its destructors), then the

@@ -37,9 +37,9 @@ namespace weft {
 // that different workers run.
 template <typename F, typename... Args>
   requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
-Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
-  return internal::spawn_on(internal::current_runtime_or_throw("weft::spawn"),
-                            std::forward<F>(f), std::forward<Args>(args)...);
-}
+      Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
+    return internal::spawn_on(internal::current_runtime_or_throw("weft::spawn"), std::forward<F>(f),
+                              std::forward<Args>(args)...);
+  }
 
 }  // namespace weft

@@ -97,8 +97,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "echo_service: %s\n", std::string(server.status().message()).c_str());
       return 1;
     }
-    std::printf("Listening on %s%s\n", server->address().to_string().c_str(),
-                tls ? " (TLS)" : "");
+    std::printf("Listening on %s%s\n", server->address().to_string().c_str(), tls ? " (TLS)" : "");
     weft::spawn([&] {
       absl::StatusOr<int> sig = weft::wait_signal({SIGTERM, SIGINT});
       const absl::Duration grace = absl::GetFlag(FLAGS_grace);

@@ -36,7 +36,9 @@ ABSL_FLAG(int, workers, 1, "worker threads (1: one thread, like gevent; 0: one p
 
 namespace {
 
-absl::Duration scaled(double seconds) { return absl::Seconds(seconds * absl::GetFlag(FLAGS_scale)); }
+absl::Duration scaled(double seconds) {
+  return absl::Seconds(seconds * absl::GetFlag(FLAGS_scale));
+}
 
 void func1() {
   std::puts("func1 running");
@@ -73,9 +75,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   return weft::run(options, [] {
-    weft::join_all({weft::spawn(func1),
-                    weft::spawn(func2),
-                    weft::spawn(func3),
-                    });
+    weft::join_all({
+        weft::spawn(func1),
+        weft::spawn(func2),
+        weft::spawn(func3),
+    });
   });
 }

@@ -205,8 +205,8 @@ int main(int argc, char** argv) {
     if (tls) {
       absl::StatusOr<weft::net::TlsContext> ctx = weft::net::TlsContext::server(
           {.certificate = {.cert_file = cert, .key_file = key}, .alpn = {"http/1.1"}});
-      server = ctx.ok() ? weft::net::Server::listen_tls(address, *ctx,
-                                                        serve<weft::net::TlsStream>, server_options)
+      server = ctx.ok() ? weft::net::Server::listen_tls(address, *ctx, serve<weft::net::TlsStream>,
+                                                        server_options)
                         : ctx.status();
     } else {
       server = weft::net::Server::listen(address, serve<weft::net::TcpStream>, server_options);

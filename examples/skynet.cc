@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
       std::printf("result=%lld time_ms=%.1f\n", static_cast<long long>(result), ms.count());
       if (result != expected) {
-        std::fprintf(stderr, "skynet: wrong sum, expected %lld\n", static_cast<long long>(expected));
+        std::fprintf(stderr, "skynet: wrong sum, expected %lld\n",
+                     static_cast<long long>(expected));
         status = 1;
       }
     }

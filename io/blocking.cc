@@ -176,7 +176,7 @@ class OffloadPool {
   }
 
   Lock mu_;
-  std::condition_variable_any cv_;  // idle threads wait here for a job
+  std::condition_variable_any cv_;                   // idle threads wait here for a job
   OffloadJob* head_ ABSL_GUARDED_BY(mu_) = nullptr;  // FIFO of jobs not yet taken
   OffloadJob* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   int queued_ ABSL_GUARDED_BY(mu_) = 0;   // jobs in the FIFO

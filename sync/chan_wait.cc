@@ -33,8 +33,7 @@ bool publish(FiberControl*, uint64_t token, void* arg) ABSL_NO_THREAD_SAFETY_ANA
 
 }  // namespace
 
-void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
-                  int64_t deadline_ns) {
+void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks, int64_t deadline_ns) {
   PublishArgs a{ws, n, locks, n_locks};
   set_wait_site(ws[0].fiber, WaitKind::kSelect, 0);
   park_current(deadline_ns, &publish, &a);

@@ -224,8 +224,8 @@ class Channel {
     // No deadline and no weft::Timeout: no timer will race the claim.
     w->exclusive = deadline_ns == INT64_MAX && self->timeout_deadline_ns == INT64_MAX;
     q.push_back(w);
-    const auto kind = &q == &senders_ ? internal::WaitKind::kChannelSend
-                                      : internal::WaitKind::kChannelRecv;
+    const auto kind =
+        &q == &senders_ ? internal::WaitKind::kChannelSend : internal::WaitKind::kChannelRecv;
     internal::park_waiter(w, &lock_, deadline_ns, {kind, reinterpret_cast<uintptr_t>(this)});
     if (w->outcome != internal::ChanOutcome::kPending) return w->outcome;
     lock_.lock();

@@ -9,8 +9,8 @@ CondVar::~CondVar() { waiters_.abort_if_waited_on("weft::CondVar"); }
 
 // The mutex leaves and re-enters `lock` (a std::unique_lock), which the
 // static analysis does not follow.
-bool CondVar::wait_ns(std::unique_lock<Mutex>& lock, int64_t deadline_ns)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+bool CondVar::wait_ns(std::unique_lock<Mutex>& lock,
+                      int64_t deadline_ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   internal::FiberControl* self = internal::require_fiber("weft::CondVar::wait");
   // Queue first, then release the mutex: a notify after the unlock finds us.
   waiters_.lock();

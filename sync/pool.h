@@ -59,15 +59,15 @@ class Pool {
   // UsageError where weft::spawn / Runtime::spawn would.
   template <typename F, typename... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
-  Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
-    // Refuse a plain thread before waiting, not after.
-    internal::RuntimeCore* rt = runtime_ == nullptr
-                                    ? internal::current_runtime_or_throw("weft::Pool::spawn")
-                                    : internal::RuntimeAccess::core(*runtime_);
-    void* slot = take_slot(state_);  // waits; from here on the hook owns the slot
-    return internal::spawn_with_exit_hook(rt, {&give_back_slot, slot}, std::forward<F>(f),
-                                          std::forward<Args>(args)...);
-  }
+        Fiber<internal::SpawnResult<F, Args...>> spawn(F&& f, Args&&... args) {
+      // Refuse a plain thread before waiting, not after.
+      internal::RuntimeCore* rt = runtime_ == nullptr
+                                      ? internal::current_runtime_or_throw("weft::Pool::spawn")
+                                      : internal::RuntimeAccess::core(*runtime_);
+      void* slot = take_slot(state_);  // waits; from here on the hook owns the slot
+      return internal::spawn_with_exit_hook(rt, {&give_back_slot, slot}, std::forward<F>(f),
+                                            std::forward<Args>(args)...);
+    }
 
   // Waits until every fiber spawned through the pool so far has ended (each
   // handle's ready() is then true).

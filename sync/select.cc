@@ -17,8 +17,8 @@ namespace weft::internal {
 namespace {
 uint32_t next_random() {
   // Per thread, only to spread the starting case: no need for quality.
-  thread_local uint32_t x = 0x9E3779B9u ^ static_cast<uint32_t>(
-      reinterpret_cast<uintptr_t>(&x) >> 4);
+  thread_local uint32_t x =
+      0x9E3779B9u ^ static_cast<uint32_t>(reinterpret_cast<uintptr_t>(&x) >> 4);
   x ^= x << 13;
   x ^= x >> 17;
   x ^= x << 5;

@@ -25,9 +25,9 @@ void BM_ContextSwitchRaw(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 2);
   // Report one one-way switch: time per iteration / 2.
-  state.counters["ns_per_switch"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * 2,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_switch"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   std::free(stack);  // `bounce` is abandoned mid-loop: nothing to unwind
 }
 BENCHMARK(BM_ContextSwitchRaw);
@@ -53,9 +53,9 @@ void BM_ContextSwitchWeft(benchmark::State& state) {
   g_other_ctx.make(stack, stack + kStack, &other_entry);
   weft::internal::Handover h;
   for (auto _ : state) weft::internal::Context::jump(&g_main_ctx, &g_other_ctx, &h);
-  state.counters["ns_per_switch"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * 2,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_switch"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   std::free(stack);
 }
 BENCHMARK(BM_ContextSwitchWeft);

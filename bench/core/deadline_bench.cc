@@ -10,8 +10,8 @@
 // shows up there, since 60 s is longer than any run.
 #include <cstdint>
 
-#include "weft/bench/bench_util.h"
 #include "benchmark/benchmark.h"
+#include "weft/bench/bench_util.h"
 #include "weft/weft.h"
 
 namespace {
@@ -38,8 +38,7 @@ void BM_EarlyWakeDeadline(benchmark::State& state) {
         partner.join();
       }).join();
   }
-  state.counters["rss_growth_bytes"] =
-      static_cast<double>(weft::bench::rss_bytes() - rss_before);
+  state.counters["rss_growth_bytes"] = static_cast<double>(weft::bench::rss_bytes() - rss_before);
 }
 BENCHMARK(BM_EarlyWakeDeadline)->Arg(1)->Arg(2)->UseRealTime();
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "weft/bench/bench_util.h"
 #include "benchmark/benchmark.h"
+#include "weft/bench/bench_util.h"
 #include "weft/weft.h"
 
 namespace {
@@ -70,9 +70,8 @@ void BM_Skynet(benchmark::State& state) {
     int64_t sum = rt.spawn(skynet, int64_t{0}, int64_t{1000000}).get();
     if (sum != 499999500000) state.SkipWithError("skynet: wrong sum");
   }
-  state.counters["fibers_per_s"] =
-      benchmark::Counter(1111111.0 * static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  state.counters["fibers_per_s"] = benchmark::Counter(
+      1111111.0 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["peak_rss_mb"] = static_cast<double>(weft::bench::peak_rss_bytes()) / 1e6;
 }
 BENCHMARK(BM_Skynet)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -14,8 +14,8 @@
 #include <chrono>
 #include <vector>
 
-#include "weft/bench/bench_util.h"
 #include "benchmark/benchmark.h"
+#include "weft/bench/bench_util.h"
 #include "weft/weft.h"
 
 namespace {

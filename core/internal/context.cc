@@ -305,8 +305,8 @@ void Context::jump(Context* from, Context* to, Handover* h, bool from_dies, bool
   h->to = to;
   swap_eh(from, to);  // save our C++ exception state, install `to`'s
 #if defined(WEFT_ASAN)
-  __sanitizer_start_switch_fiber(from_dies ? nullptr : &from->asan_fake_stack_,
-                                 to->stack_lo_, to->stack_size_);
+  __sanitizer_start_switch_fiber(from_dies ? nullptr : &from->asan_fake_stack_, to->stack_lo_,
+                                 to->stack_size_);
 #endif
 #if defined(WEFT_TSAN)
   __tsan_switch_to_fiber(to->tsan_fiber_, 0);

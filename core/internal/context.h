@@ -82,11 +82,11 @@ void swap_eh_state(Context* from, Context* to);
 // the suspending context; valid until that context is resumed again (or, for a
 // dying fiber, until `action` has run).
 struct Handover {
-  Context* from = nullptr;               // the context that just suspended
-  Context* to = nullptr;                 // the context being resumed (set by jump)
-  void (*action)(Handover*) = nullptr;   // runs on the resumed side, may be null
-  void* arg = nullptr;                   // for `action`
-  uint64_t arg2 = 0;                     // for `action`
+  Context* from = nullptr;              // the context that just suspended
+  Context* to = nullptr;                // the context being resumed (set by jump)
+  void (*action)(Handover*) = nullptr;  // runs on the resumed side, may be null
+  void* arg = nullptr;                  // for `action`
+  uint64_t arg2 = 0;                    // for `action`
 };
 
 class Context {
@@ -156,12 +156,12 @@ class Context {
 
  private:
   friend struct ContextAccess;
-  void* fctx_ = nullptr;         // saved stack pointer (boost fcontext_t)
+  void* fctx_ = nullptr;  // saved stack pointer (boost fcontext_t)
   void (*entry_)(Handover*) = nullptr;
-  void* stack_lo_ = nullptr;     // for ASan's __sanitizer_start_switch_fiber
+  void* stack_lo_ = nullptr;  // for ASan's __sanitizer_start_switch_fiber
   std::size_t stack_size_ = 0;
   void* asan_fake_stack_ = nullptr;
-  void* tsan_fiber_ = nullptr;   // TSan's per-context shadow state
+  void* tsan_fiber_ = nullptr;  // TSan's per-context shadow state
   bool owns_tsan_fiber_ = false;
   uint32_t tsan_fiber_uses_ = 0;  // weft fibers tsan_fiber_ has served (context.cc)
   // The C++ runtime's per-thread exception state (__cxa_eh_globals: the chain of
@@ -179,9 +179,9 @@ class Context {
 // The resumed side runs arbitrary code before it switches back, so the inline
 // switch clobbers everything a call would.
 #if defined(__AVX512F__)
-#define WEFT_SWITCH_AVX512_CLOBBERS                                                           \
-  , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", \
-      "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5",  \
+#define WEFT_SWITCH_AVX512_CLOBBERS                                                             \
+  , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",   \
+      "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5", \
       "k6", "k7"
 #else
 #define WEFT_SWITCH_AVX512_CLOBBERS
@@ -260,13 +260,12 @@ inline void Context::jump_inline(Context* from, Context* to, Handover* h) {
       "movq %%rsi, %%rdx\n\t"
       "movq %%rax, %%rdi\n\t"
       "jmp *%%rcx\n"
-      "1:\n\t" WEFT_SWITCH_LANDING
-      "leaq 128(%%rsp), %%rsp"
+      "1:\n\t" WEFT_SWITCH_LANDING "leaq 128(%%rsp), %%rsp"
       : "+D"(target), "+S"(data), "=a"(suspended), "=d"(received)
       :
       : "rcx", "r8", "r9", "r10", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
-        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st",
-        "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "memory",
+        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)",
+        "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "memory",
         "cc" WEFT_SWITCH_AVX512_CLOBBERS);
   // Resumed: the hand-over, as ContextAccess::finish does it (no sanitizer
   // here to tell).

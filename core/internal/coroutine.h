@@ -90,8 +90,8 @@ void asan_before_switch(Context* from, StackRange* from_on, const StackRange& to
 // nothing; returns when some code switches back to `from`. Compiled into the
 // caller, switch included (Context::jump_inline; see coroutine.cc, "Switch
 // cost"), except a dying coroutine's last switch.
-[[gnu::always_inline]] inline void coroutine_switch(Context* from, StackRange* from_on,
-                                                    Context* to, StackRange* to_on, Handover* h,
+[[gnu::always_inline]] inline void coroutine_switch(Context* from, StackRange* from_on, Context* to,
+                                                    StackRange* to_on, Handover* h,
                                                     bool from_dies = false) {
 #if defined(WEFT_ASAN)
   asan_before_switch(from, from_on, *to_on);

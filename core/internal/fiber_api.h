@@ -93,7 +93,8 @@ FiberControl* current_fiber_or_null();
 // otherwise make its fast path pay for the frame of the message's strings.
 inline FiberControl* require_fiber(const char* who) {
   FiberControl* f = current_fiber_or_null();
-  if (f == nullptr) [[unlikely]] throw_outside_fiber(who);
+  if (f == nullptr) [[unlikely]]
+    throw_outside_fiber(who);
   return f;
 }
 
@@ -122,7 +123,8 @@ inline void throw_if_killed(FiberControl* self) {
   if (self->kill_requested.load(std::memory_order_relaxed) && std::uncaught_exceptions() == 0) {
     throw FiberExit{};
   }
-  if (self->timeout_deadline_ns != INT64_MAX) [[unlikely]] throw_timeout_slow(self);
+  if (self->timeout_deadline_ns != INT64_MAX) [[unlikely]]
+    throw_timeout_slow(self);
 }
 
 // Holds every weft::Timeout of the fiber off while alive, for a wait that

@@ -40,8 +40,8 @@ class RuntimeCore;
 class Worker;
 
 // Values of FiberControl::join_word besides a JoinWaiter pointer.
-inline constexpr uintptr_t kJoinNone = 0;  // running, nobody joined yet
-inline constexpr uintptr_t kJoinDone = 1;  // finished; result readable
+inline constexpr uintptr_t kJoinNone = 0;      // running, nobody joined yet
+inline constexpr uintptr_t kJoinDone = 1;      // finished; result readable
 inline constexpr uintptr_t kJoinDetached = 2;  // handle dropped while running
 
 // Parking epoch encoding (FiberControl::epoch), in steps of 4 per wait:
@@ -116,9 +116,9 @@ struct FiberControl : SlotHeader {
   Worker* timer_worker = nullptr;
   uint32_t timer_id = 0;
 
-  std::exception_ptr error;   // what the closure threw; read after join
+  std::exception_ptr error;            // what the closure threw; read after join
   FiberControl* next_ready = nullptr;  // link in the Injector's list
-  Worker* last_worker = nullptr;  // where it last ran (for printing only)
+  Worker* last_worker = nullptr;       // where it last ran (for printing only)
   // What the fiber waits on while parked, and since when (monotonic ns, the
   // worker's coarse clock: see Worker::coarse_now_ns). Written by the fiber
   // itself in park_current; read only by Runtime::dump, racily (dump.cc).

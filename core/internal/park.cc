@@ -167,22 +167,38 @@ void park_uninterruptible(PublishFn publish, void* arg, WaitSite site) {
 
 const char* wait_kind_name(WaitKind kind) {
   switch (kind) {
-    case WaitKind::kNone: return "nothing";
-    case WaitKind::kSleep: return "sleep";
-    case WaitKind::kJoin: return "join of fiber";
-    case WaitKind::kMutex: return "Mutex";
-    case WaitKind::kCondVar: return "CondVar";
-    case WaitKind::kSemaphore: return "Semaphore";
-    case WaitKind::kWaitGroup: return "WaitGroup";
-    case WaitKind::kEvent: return "Event";
-    case WaitKind::kWaitQueue: return "WaitQueue";
-    case WaitKind::kChannelSend: return "Channel send";
-    case WaitKind::kChannelRecv: return "Channel recv";
-    case WaitKind::kSelect: return "select";
-    case WaitKind::kFdRead: return "fd readable";
-    case WaitKind::kFdWrite: return "fd writable";
-    case WaitKind::kOffload: return "offloaded call";
-    case WaitKind::kHookSleep: return "hooked sleep";
+    case WaitKind::kNone:
+      return "nothing";
+    case WaitKind::kSleep:
+      return "sleep";
+    case WaitKind::kJoin:
+      return "join of fiber";
+    case WaitKind::kMutex:
+      return "Mutex";
+    case WaitKind::kCondVar:
+      return "CondVar";
+    case WaitKind::kSemaphore:
+      return "Semaphore";
+    case WaitKind::kWaitGroup:
+      return "WaitGroup";
+    case WaitKind::kEvent:
+      return "Event";
+    case WaitKind::kWaitQueue:
+      return "WaitQueue";
+    case WaitKind::kChannelSend:
+      return "Channel send";
+    case WaitKind::kChannelRecv:
+      return "Channel recv";
+    case WaitKind::kSelect:
+      return "select";
+    case WaitKind::kFdRead:
+      return "fd readable";
+    case WaitKind::kFdWrite:
+      return "fd writable";
+    case WaitKind::kOffload:
+      return "offloaded call";
+    case WaitKind::kHookSleep:
+      return "hooked sleep";
   }
   return "unknown";
 }

@@ -48,9 +48,8 @@ struct Task {
     if constexpr (std::is_void_v<R>) {
       std::apply([](auto&&... xs) { std::invoke(std::move(xs)...); }, std::move(t->call));
     } else {
-      new (t->result.storage)
-          R(std::apply([](auto&&... xs) -> R { return std::invoke(std::move(xs)...); },
-                       std::move(t->call)));
+      new (t->result.storage) R(std::apply(
+          [](auto&&... xs) -> R { return std::invoke(std::move(xs)...); }, std::move(t->call)));
       t->result.has_value = true;
     }
   }

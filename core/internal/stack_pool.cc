@@ -323,8 +323,7 @@ std::size_t StackPool::release_idle(std::size_t keep) {
     c->takeable |= bit;
     // Relaxed: the scan may still read this slot's header, or the zero
     // page (state kFree), either is harmless; it must just not skip a live one.
-    c->released.store(c->released.load(std::memory_order_relaxed) | bit,
-                      std::memory_order_relaxed);
+    c->released.store(c->released.load(std::memory_order_relaxed) | bit, std::memory_order_relaxed);
   }
   released_count_.fetch_add(released, std::memory_order_relaxed);
   return released;
@@ -373,8 +372,9 @@ std::size_t StackPool::take_released(std::size_t max, SlotHeader** head) {
   for (std::size_t k = 0; k < n; ++k) {
     Chunk* c = taken[k].chunk;
     // Release: pairs with for_each_slot's acquire; it then sees the header.
-    c->released.store(c->released.load(std::memory_order_relaxed) & ~(uint64_t{1} << taken[k].index),
-                      std::memory_order_release);
+    c->released.store(
+        c->released.load(std::memory_order_relaxed) & ~(uint64_t{1} << taken[k].index),
+        std::memory_order_release);
   }
   *head = first;
   return n;

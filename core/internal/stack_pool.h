@@ -82,9 +82,9 @@ class StackPool {
 
   // A contiguous run of never-used slots, handed to one cache at a time.
   struct Chunk {
-    char* first_top;            // top of the first slot
-    uint32_t count;             // slots in the chunk
-    uint32_t index;             // in the pool's chunks_
+    char* first_top;  // top of the first slot
+    uint32_t count;   // slots in the chunk
+    uint32_t index;   // in the pool's chunks_
     // Slots handed out so far; written by the cache that owns the chunk,
     // read by the shutdown scan (relaxed: see SlotHeader::state).
     std::atomic<uint32_t> used{0};
@@ -219,9 +219,9 @@ class StackCache {
   void trim(std::size_t keep);
 
  private:
-  static constexpr std::size_t kMax = 1024;    // spill above this...
-  static constexpr std::size_t kSpill = 512;   // ...this many to the shared list
-  static constexpr std::size_t kRefill = 64;   // taken from the shared list at once
+  static constexpr std::size_t kMax = 1024;   // spill above this...
+  static constexpr std::size_t kSpill = 512;  // ...this many to the shared list
+  static constexpr std::size_t kRefill = 64;  // taken from the shared list at once
   StackPool* pool_;
   SlotHeader* head_ = nullptr;
   std::size_t count_ = 0;

@@ -13,22 +13,22 @@
 namespace weft::internal {
 
 enum class WaitKind : uint32_t {
-  kNone = 0,     // running, runnable, or a wait that named no site
-  kSleep,        // sleep_for / sleep_until (object: 0)
-  kJoin,         // Fiber::join and friends (object: the joined fiber's id)
-  kMutex,        // object: the WaitQueue inside the primitive, here and below
+  kNone = 0,  // running, runnable, or a wait that named no site
+  kSleep,     // sleep_for / sleep_until (object: 0)
+  kJoin,      // Fiber::join and friends (object: the joined fiber's id)
+  kMutex,     // object: the WaitQueue inside the primitive, here and below
   kCondVar,
   kSemaphore,
-  kWaitGroup,     // also a Latch (built on one)
+  kWaitGroup,  // also a Latch (built on one)
   kEvent,
   kWaitQueue,    // a bare weft::WaitQueue
   kChannelSend,  // object: the Channel
   kChannelRecv,
-  kSelect,       // object: 0 (several channels)
-  kFdRead,       // object: the fd
+  kSelect,  // object: 0 (several channels)
+  kFdRead,  // object: the fd
   kFdWrite,
-  kOffload,      // weft::blocking (object: 0)
-  kHookSleep,    // a hooked sleep/usleep/nanosleep, or poll's nap
+  kOffload,    // weft::blocking (object: 0)
+  kHookSleep,  // a hooked sleep/usleep/nanosleep, or poll's nap
 };
 
 struct WaitSite {

@@ -135,9 +135,12 @@ std::string symbol(uintptr_t pc, bool return_address) {
 
 const char* state_name(State s) {
   switch (s) {
-    case State::kRunning: return "running";
-    case State::kRunnable: return "runnable";
-    case State::kWaiting: return "waiting";
+    case State::kRunning:
+      return "running";
+    case State::kRunnable:
+      return "runnable";
+    case State::kWaiting:
+      return "waiting";
   }
   return "?";
 }
@@ -247,9 +250,8 @@ void write_dump(RuntimeCore& rt, std::ostream& out, const DumpOptions& options) 
       case State::kWaiting:
         out << ": waiting on " << describe_site(s, now_ns);
         // Now, not at the dump's start: the fiber may have parked since.
-        out << absl::StrFormat(
-            ", for %.3f ms",
-            std::max<int64_t>(0, real_monotonic_now_ns() - s.parked_ns) / 1e6);
+        out << absl::StrFormat(", for %.3f ms",
+                               std::max<int64_t>(0, real_monotonic_now_ns() - s.parked_ns) / 1e6);
         out << "\n";
         break;
     }

@@ -106,7 +106,8 @@ void register_overflow_pool(StackPool* pool) {
 void unregister_overflow_pool(StackPool* pool) {
   std::lock_guard<std::mutex> lock(g_mu);
   for (auto& slot : g_pools) {
-    if (slot.load(std::memory_order_relaxed) == pool) slot.store(nullptr, std::memory_order_release);
+    if (slot.load(std::memory_order_relaxed) == pool)
+      slot.store(nullptr, std::memory_order_release);
   }
 }
 

@@ -217,7 +217,8 @@ absl::Status Poller::watch(int fd) {
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.u64 = (uint64_t{s->gen.load(std::memory_order_relaxed)} << 32) | static_cast<uint32_t>(fd);
+  ev.data.u64 =
+      (uint64_t{s->gen.load(std::memory_order_relaxed)} << 32) | static_cast<uint32_t>(fd);
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
     int err = errno;
     s->state.store(FdSlot::kUnregistered, std::memory_order_release);
@@ -293,13 +294,11 @@ absl::Status Poller::wait(int fd, IoDir dir, int64_t deadline_ns) {
     // on_parked after publishing, which wakes us, and the next turn sees it.
     if (self->kill_requested.load(std::memory_order_relaxed)) {
       return absl::CancelledError(absl::StrCat("weft: fiber killed while waiting to ",
-                                               dir == IoDir::kRead ? "read" : "write", " fd ",
-                                               fd));
+                                               dir == IoDir::kRead ? "read" : "write", " fd ", fd));
     }
     if (deadline_ns != INT64_MAX && monotonic_now_ns() >= deadline_ns) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("weft: deadline passed waiting to ", dir == IoDir::kRead ? "read" : "write",
-                       " fd ", fd));
+      return absl::DeadlineExceededError(absl::StrCat(
+          "weft: deadline passed waiting to ", dir == IoDir::kRead ? "read" : "write", " fd ", fd));
     }
     WaitArgs args{s, &word, gen};
     set_wait_site(self, dir == IoDir::kRead ? WaitKind::kFdRead : WaitKind::kFdWrite,
@@ -350,7 +349,8 @@ int Poller::dispatch(uint64_t data, uint32_t events) {
   if (s == nullptr || s->gen.load(std::memory_order_acquire) != (data >> 32)) return 0;
   int woken = 0;
   // Release, before the edge is signalled: a reader woken by it sees the bit.
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->hung_up.store(true, std::memory_order_release);
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    s->hung_up.store(true, std::memory_order_release);
   if (events & kReadEvents) woken += signal(s->word[0]);
   if (events & kWriteEvents) woken += signal(s->word[1]);
   return woken;

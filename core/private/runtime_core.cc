@@ -24,8 +24,8 @@
 // on_parked (store the token, then read the flag); with a store-load fence
 // on each side (asymmetric: the parking fiber's costs nothing, the killer's is a
 // membarrier, see asymmetric_fence.h) at least one sees the other and no
-// kill is lost between "checked the flag" and "parked". Every suspension point calls throw_if_killed before
-// and after its wait, once its bookkeeping is undone, so FiberExit leaves
+// kill is lost between "checked the flag" and "parked". Every suspension point calls
+// throw_if_killed before and after its wait, once its bookkeeping is undone, so FiberExit leaves
 // nothing linked behind. A fiber killed before its first run throws before
 // its body (exit_if_killed_before_start, core/fiber.cc), except while the
 // runtime stops; a fiber killing itself throws at once (kill_fiber, same
@@ -392,7 +392,8 @@ void RuntimeCore::kill_all_live() {
     return h->state.load(std::memory_order_acquire) == SlotState::kLive;
   };
   pool_.for_each_slot([&](SlotHeader* h) {
-    if (live(h)) static_cast<FiberControl*>(h)->kill_requested.store(true, std::memory_order_relaxed);
+    if (live(h))
+      static_cast<FiberControl*>(h)->kill_requested.store(true, std::memory_order_relaxed);
   });
   heavy_fence();
   pool_.for_each_slot([&](SlotHeader* h) {
@@ -403,8 +404,7 @@ void RuntimeCore::kill_all_live() {
 void RuntimeCore::shutdown() {
   Worker* w = Worker::current();
   if (w != nullptr && w->runtime() == this) {
-    throw UsageError(
-        "weft: a Runtime cannot be shut down or destroyed from one of its own fibers");
+    throw UsageError("weft: a Runtime cannot be shut down or destroyed from one of its own fibers");
   }
   if (shut_down_.exchange(true, std::memory_order_acq_rel)) {
     // Another thread shuts down (or did): wait until it has joined the

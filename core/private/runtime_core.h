@@ -129,7 +129,7 @@ class RuntimeCore {
   std::atomic<bool> stopping_{false};  // no more spawns from outside
   std::atomic<bool> exit_{false};      // workers leave their loops
   std::atomic<bool> shut_down_{false};
-  std::atomic<bool> joined_{false};    // the shutting-down thread joined the workers
+  std::atomic<bool> joined_{false};  // the shutting-down thread joined the workers
   std::atomic<uint64_t> next_id_{1};
   // Spawns made from outside any worker; finishes are counted per worker.
   std::atomic<uint64_t> external_spawned_{0};

@@ -75,8 +75,10 @@ void pass_on(int sig, siginfo_t* info, void* uc) {
 // exact where frames keep their pointer (the profile and sanitizer
 // builds), a few words at most elsewhere, which the monitor drops when
 // they name no symbol. Not instrumented: it reads other frames' slots.
-__attribute__((no_sanitize("address", "thread"))) int walk_frame_pointers(
-    const ucontext_t* ctx, uintptr_t lo, uintptr_t hi, void** out, int max) {
+__attribute__((no_sanitize("address", "thread"))) int walk_frame_pointers(const ucontext_t* ctx,
+                                                                          uintptr_t lo,
+                                                                          uintptr_t hi, void** out,
+                                                                          int max) {
   uintptr_t fp = static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RBP]);
   const uintptr_t sp = static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RSP]);
   int n = 0;

@@ -59,7 +59,7 @@ class TimerHeap {
   struct Entry {
     int64_t deadline_ns;  // CLOCK_MONOTONIC
     FiberControl* fiber;
-    uint64_t token;       // the fiber's odd epoch when it parked
+    uint64_t token;  // the fiber's odd epoch when it parked
   };
 
   TimerHeap() = default;

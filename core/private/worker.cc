@@ -113,9 +113,7 @@ Worker* Worker::current() {
 
 // Declared in fiber_api.h. dlsym of a TLS symbol answers the calling
 // thread's copy.
-int* hook_gate_of_this_thread() {
-  return static_cast<int*>(dlsym(RTLD_DEFAULT, "weft_hook_gate"));
-}
+int* hook_gate_of_this_thread() { return static_cast<int*>(dlsym(RTLD_DEFAULT, "weft_hook_gate")); }
 
 // Declared in fiber_api.h (require_fiber). Reads the thread_local itself rather
 // than through Worker::current(): out of line just the same, so no caller
@@ -628,7 +626,8 @@ void Worker::fire_timers() {
   });
   collecting_woken_ = false;
   if (n != 0) publish_timer_count();
-  if (timers_.wants_sweep()) [[unlikely]] sweep_timers();
+  if (timers_.wants_sweep()) [[unlikely]]
+    sweep_timers();
   // Counted before they are placed: once placed, another worker may run
   // them to their end, and whoever then reads the stats must see them.
   if (n != 0) {

@@ -24,14 +24,14 @@ class RuntimeCore;
 // the store so that `finished` can be read after `spawned` consistently by
 // the shutdown scan (see RuntimeCore::live_fibers).
 struct WorkerCounters {
-  std::atomic<uint64_t> spawned{0};     // fibers created on this worker
-  std::atomic<uint64_t> finished{0};    // fibers that ended on this worker
-  std::atomic<uint64_t> switches{0};    // context switches into a fiber
-  std::atomic<uint64_t> steals{0};      // fibers taken from other workers
-  std::atomic<uint64_t> parks{0};       // times the thread went to sleep
+  std::atomic<uint64_t> spawned{0};   // fibers created on this worker
+  std::atomic<uint64_t> finished{0};  // fibers that ended on this worker
+  std::atomic<uint64_t> switches{0};  // context switches into a fiber
+  std::atomic<uint64_t> steals{0};    // fibers taken from other workers
+  std::atomic<uint64_t> parks{0};     // times the thread went to sleep
   std::atomic<uint64_t> timers_fired{0};
   std::atomic<uint64_t> injector_pops{0};
-  std::atomic<uint64_t> io_wakeups{0};  // fibers woken by the poller here
+  std::atomic<uint64_t> io_wakeups{0};     // fibers woken by the poller here
   std::atomic<uint64_t> timer_wakeups{0};  // fibers woken by a timer firing here
   // Fibers made runnable here: every wake (the poller's, a timer's, a
   // fiber's) and every spawn. One counter for all, bumped once per event,
@@ -115,7 +115,8 @@ class Worker {
   // once. The spawns of one turn of the running fiber form a batch that
   // starts in spawn order (see "Start order" in worker.cc).
   void schedule_spawned(FiberControl* f) {
-    if (count_runnable()) [[unlikely]] sample_runnable(f);
+    if (count_runnable()) [[unlikely]]
+      sample_runnable(f);
     if (spawn_batch_ == 0) spawn_batch_base_ = runq_.bottom_index();
     ++spawn_batch_;
     requeue_spawned(f);
@@ -131,7 +132,8 @@ class Worker {
     if (!collecting_woken_ && next_ == nullptr && f != marked_spawner_) [[likely]] {
       // Stamped before f is visible in next_, which a hand-off may give to
       // another worker once this scheduler section ends.
-      if (sample) [[unlikely]] sample_runnable(f);
+      if (sample) [[unlikely]]
+        sample_runnable(f);
       next_ = f;
     } else {
       schedule_woken_slow(f, sample);
@@ -158,7 +160,8 @@ class Worker {
   // timer_id). Sweeps the heap first when stale entries (waits that ended
   // on other workers) outnumber the live ones.
   void add_timer(int64_t deadline_ns, FiberControl* f, uint64_t token) {
-    if (timers_.wants_sweep()) [[unlikely]] sweep_timers();
+    if (timers_.wants_sweep()) [[unlikely]]
+      sweep_timers();
     f->timer_worker = this;
     f->timer_id = timers_.add(deadline_ns, f, token);
     publish_timer_count();
@@ -251,7 +254,8 @@ class Worker {
   // The common case (the next slot, within its streak) is compiled into the
   // caller; the rest is pick_local_slow.
   [[gnu::always_inline]] FiberControl* pick_local() {
-    if (spawn_batch_ != 0) [[unlikely]] seal_spawn_batch();
+    if (spawn_batch_ != 0) [[unlikely]]
+      seal_spawn_batch();
     bool fair_turn = --fair_countdown_ == 0;
     if (!fair_turn && next_ != nullptr && next_streak_ < kMaxNextStreak) [[likely]] {
       FiberControl* f = next_;
@@ -337,7 +341,8 @@ class Worker {
       next->last_worker = this;
       WorkerCounters::bump(counters_.switches);
       WEFT_PROBE_SWITCH_IN(next->id, index_);
-      if (next->runnable_ns != 0) [[unlikely]] record_delay(next);
+      if (next->runnable_ns != 0) [[unlikely]]
+        record_delay(next);
       to = &next->ctx;
     }
     current_ = next;
@@ -357,15 +362,15 @@ class Worker {
   RuntimeCore* const rt_;
   const int index_;
   std::thread thread_;
-  Context sched_ctx_;                  // the thread's own stack: the loop runs here
-  FiberControl* current_ = nullptr;    // the running fiber; null in the loop
-  FiberControl* next_ = nullptr;       // the "next" slot (owner only, not stealable)
+  Context sched_ctx_;                // the thread's own stack: the loop runs here
+  FiberControl* current_ = nullptr;  // the running fiber; null in the loop
+  FiberControl* next_ = nullptr;     // the "next" slot (owner only, not stealable)
   // Fibers that yielded while every other worker was busy: a private FIFO
   // (linked through next_ready), so yielding takes no atomic RMW. When a
   // worker sleeps, yielders go to the RunQueue instead, where it can steal.
   FiberControl* yielded_head_ = nullptr;
   FiberControl* yielded_tail_ = nullptr;
-  uint32_t next_streak_ = 0;           // consecutive runs from the next slot
+  uint32_t next_streak_ = 0;  // consecutive runs from the next slot
   // The running fiber's spawn batch: how many fibers it spawned since it was
   // switched in, and the RunQueue index of the first (see schedule_spawned).
   uint32_t spawn_batch_ = 0;
@@ -401,7 +406,7 @@ class Worker {
   // Scheduling decisions left until the next fair one (see pick_fair; every
   // kFairInterval-th decision in worker.cc).
   uint32_t fair_countdown_;
-  uint32_t coarse_tick_ = 0;                      // fair turns since the coarse clock moved
+  uint32_t coarse_tick_ = 0;  // fair turns since the coarse clock moved
   static constexpr uint32_t kCoarseTickEvery = 4;
   int64_t coarse_now_ns_ = 0;
   int64_t started_ns_ = 0;
@@ -412,7 +417,7 @@ class Worker {
   TimerHeap timers_;
   StackCache stacks_;
   WorkerCounters counters_;
-  void* alt_stack_ = nullptr;          // sigaltstack for the overflow reporter
+  void* alt_stack_ = nullptr;  // sigaltstack for the overflow reporter
   // Scheduler sections and the monitor's hold on them (enter_sched,
   // hand_off). in_sched_ is written by this thread only, read by the
   // monitor; monitor_holds_ the reverse. Each on its own line: the monitor

@@ -77,8 +77,8 @@ hostent* hooked_gethostbyname(const char* name) noexcept {
   return r;
 }
 
-int hooked_gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len,
-                           hostent** result, int* h_errnop) noexcept {
+int hooked_gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len, hostent** result,
+                           int* h_errnop) noexcept {
   if (hk::hooked_fiber() == nullptr) {
     return WEFT_REAL(gethostbyname_r)(name, ret, buf, len, result, h_errnop);
   }

@@ -106,10 +106,10 @@ struct OffloadCall : OffloadJob {
 
 // What the offload pool is doing; for tests and diagnostics.
 struct OffloadPoolStats {
-  int threads = 0;        // offload threads alive
-  int idle = 0;           // of those, waiting for work
-  int max_threads = 0;    // the bound on `threads`
-  uint64_t calls = 0;     // calls run since the process started
+  int threads = 0;      // offload threads alive
+  int idle = 0;         // of those, waiting for work
+  int max_threads = 0;  // the bound on `threads`
+  uint64_t calls = 0;   // calls run since the process started
 };
 OffloadPoolStats offload_pool_stats();
 

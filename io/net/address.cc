@@ -14,7 +14,8 @@ namespace weft::net {
 namespace {
 
 absl::Status bad(std::string_view input, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("weft::net: bad address \"", std::string(input), "\": ", std::string(why)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("weft::net: bad address \"", std::string(input), "\": ", std::string(why)));
 }
 
 }  // namespace
@@ -110,8 +111,8 @@ absl::StatusOr<std::vector<Address>> resolve(std::string_view host_port) {
     addrinfo* res = nullptr;
     int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
     if (rc != 0) {
-      return absl::NotFoundError(
-          absl::StrCat("weft::net: cannot resolve \"", std::string(host_port), "\": ", gai_strerror(rc)));
+      return absl::NotFoundError(absl::StrCat("weft::net: cannot resolve \"",
+                                              std::string(host_port), "\": ", gai_strerror(rc)));
     }
     std::vector<Address> out;
     for (addrinfo* p = res; p != nullptr; p = p->ai_next) {

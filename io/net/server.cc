@@ -249,43 +249,43 @@ Server::State::Runner make_runner(std::function<void(StreamT&)> handler) {
 // The TLS runner: the handshake, then the handler as in make_runner, then
 // close_notify.
 Server::State::Runner make_tls_runner(TlsContext ctx, Server::TlsHandler handler) {
-  return [ctx = std::move(ctx), handler = std::move(handler)](Server::State& st, Socket s,
-                                                              Conn& c) {
-    const absl::Time accepted_at = absl::Now();
-    absl::Time handshake_end = accepted_at + st.options.handshake_timeout;
-    if (st.options.connection_timeout != absl::InfiniteDuration()) {
-      handshake_end = std::min(handshake_end, accepted_at + st.options.connection_timeout);
-    }
-    absl::StatusOr<TlsStream> tls =
-        TlsStream::server_until(TcpStream(std::move(s)), ctx, handshake_end);
-    if (!tls.ok()) {
-      // The socket is closed already (TlsStream::server closes it on error)
-      // while Conn::fd still names it. Harmless: poke() forgets an fd only
-      // while its reader is parked idle, which needs the drain control,
-      // attached only after a handshake; release() clears it now anyway.
-      st.tls_failed.fetch_add(1, std::memory_order_relaxed);
-      st.release(c, /*was_timed_out=*/false);
-      c.handler_done.store(true, std::memory_order_relaxed);
-      return;
-    }
-    TlsStream& stream = *tls;
-    st.configure(stream, c, accepted_at);
-    // Declared after the stream, so it runs before the stream closes.
-    absl::Cleanup release = [&] { st.release(c, stream.timed_out()); };
-    try {
-      handler(stream);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "weft::net::Server: a handler threw: %s\n", e.what());
-    }
-    c.handler_done.store(true, std::memory_order_relaxed);
-    if (!stream.is_open()) return;
-    // close_notify, so the client reads a clean end rather than a
-    // truncation (DataLoss); a peer gone already only makes it fail.
-    stream.shutdown().IgnoreError();
-    // Acquire: pairs with the release in stop(). linger's own SHUT_WR
-    // repeats the one shutdown() made, harmlessly.
-    if (c.drain.draining.load(std::memory_order_acquire)) linger(stream.fd());
-  };
+  return
+      [ctx = std::move(ctx), handler = std::move(handler)](Server::State& st, Socket s, Conn& c) {
+        const absl::Time accepted_at = absl::Now();
+        absl::Time handshake_end = accepted_at + st.options.handshake_timeout;
+        if (st.options.connection_timeout != absl::InfiniteDuration()) {
+          handshake_end = std::min(handshake_end, accepted_at + st.options.connection_timeout);
+        }
+        absl::StatusOr<TlsStream> tls =
+            TlsStream::server_until(TcpStream(std::move(s)), ctx, handshake_end);
+        if (!tls.ok()) {
+          // The socket is closed already (TlsStream::server closes it on error)
+          // while Conn::fd still names it. Harmless: poke() forgets an fd only
+          // while its reader is parked idle, which needs the drain control,
+          // attached only after a handshake; release() clears it now anyway.
+          st.tls_failed.fetch_add(1, std::memory_order_relaxed);
+          st.release(c, /*was_timed_out=*/false);
+          c.handler_done.store(true, std::memory_order_relaxed);
+          return;
+        }
+        TlsStream& stream = *tls;
+        st.configure(stream, c, accepted_at);
+        // Declared after the stream, so it runs before the stream closes.
+        absl::Cleanup release = [&] { st.release(c, stream.timed_out()); };
+        try {
+          handler(stream);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "weft::net::Server: a handler threw: %s\n", e.what());
+        }
+        c.handler_done.store(true, std::memory_order_relaxed);
+        if (!stream.is_open()) return;
+        // close_notify, so the client reads a clean end rather than a
+        // truncation (DataLoss); a peer gone already only makes it fail.
+        stream.shutdown().IgnoreError();
+        // Acquire: pairs with the release in stop(). linger's own SHUT_WR
+        // repeats the one shutdown() made, harmlessly.
+        if (c.drain.draining.load(std::memory_order_acquire)) linger(stream.fd());
+      };
 }
 
 }  // namespace
@@ -319,8 +319,7 @@ absl::StatusOr<Server> Server::listen_tls(std::string_view host_port, const TlsC
   return listen_tcp(host_port, std::move(st));
 }
 
-absl::StatusOr<Server> Server::listen_tcp(std::string_view host_port,
-                                          std::unique_ptr<State> st) {
+absl::StatusOr<Server> Server::listen_tcp(std::string_view host_port, std::unique_ptr<State> st) {
   const Options& options = st->options;
   if (absl::Status v = validate(options); !v.ok()) return v;
   absl::StatusOr<Address> a = Address::parse(host_port);

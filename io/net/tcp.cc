@@ -14,7 +14,8 @@ namespace {
 using internal::errno_status;
 
 absl::Status closed_error(std::string_view op) {
-  return absl::FailedPreconditionError(absl::StrCat("weft::net: ", std::string(op), " on a closed socket"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("weft::net: ", std::string(op), " on a closed socket"));
 }
 
 }  // namespace
@@ -49,8 +50,7 @@ absl::StatusOr<TcpListener> TcpListener::bind(const Address& address, Options op
   if (!s.ok()) return s.status();
   int one = 1;
   setsockopt(s->fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (options.reuse_port &&
-      setsockopt(s->fd(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+  if (options.reuse_port && setsockopt(s->fd(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     return errno_status(errno, "setsockopt(SO_REUSEPORT)");
   }
   if (::bind(s->fd(), address.sockaddr_ptr(), address.size()) != 0) {
@@ -96,7 +96,8 @@ absl::StatusOr<TcpStream> dial_until(const Address& address, absl::Time deadline
 absl::StatusOr<TcpStream> dial_until(std::string_view host_port, absl::Time deadline) {
   absl::StatusOr<std::vector<Address>> addrs = resolve(host_port);
   if (!addrs.ok()) return addrs.status();
-  absl::Status last = absl::NotFoundError(absl::StrCat("weft::net: no address for ", std::string(host_port)));
+  absl::Status last =
+      absl::NotFoundError(absl::StrCat("weft::net: no address for ", std::string(host_port)));
   for (const Address& a : *addrs) {
     absl::StatusOr<TcpStream> conn = dial_until(a, deadline);
     if (conn.ok()) return conn;

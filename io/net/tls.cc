@@ -354,10 +354,11 @@ absl::StatusOr<std::size_t> TlsStream::read_some_until(std::span<char> buf, absl
     }
     if (absl::IsDeadlineExceeded(w) && from_default) {
       s.timed_out.store(true, std::memory_order_relaxed);
-      return absl::DeadlineExceededError(absl::StrCat(
-          "weft::net: TLS read: the stream's ", deadline == s.deadline ? "deadline" : "read timeout",
-          " (", absl::FormatDuration(s.read_timeout), " a call, deadline ",
-          absl::FormatTime(s.deadline), ") passed"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("weft::net: TLS read: the stream's ",
+                       deadline == s.deadline ? "deadline" : "read timeout", " (",
+                       absl::FormatDuration(s.read_timeout), " a call, deadline ",
+                       absl::FormatTime(s.deadline), ") passed"));
     }
     return w;
   }
@@ -406,9 +407,9 @@ absl::Status TlsStream::write_all_until(std::string_view data, absl::Time deadli
     }
     if (absl::IsDeadlineExceeded(w) && deadline < own) {
       s.timed_out.store(true, std::memory_order_relaxed);
-      return absl::DeadlineExceededError(absl::StrCat(
-          "weft::net: TLS write: the stream's deadline (", absl::FormatTime(s.deadline),
-          ") passed"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("weft::net: TLS write: the stream's deadline (",
+                       absl::FormatTime(s.deadline), ") passed"));
     }
     return w;
   }

@@ -45,7 +45,7 @@ struct SelectWait {
 
 struct ChanWaiter {
   FiberControl* fiber = nullptr;
-  uint64_t token = 0;          // the wait's token, stored by the park's publish
+  uint64_t token = 0;  // the wait's token, stored by the park's publish
   ChanWaiter* next = nullptr;
   ChanWaiter* prev = nullptr;
   // A sender's: the T to move from. A receiver's: the std::optional<T> to
@@ -97,8 +97,7 @@ class ChanQueue {
   ChanWaiter* claim_front() {
     while (ChanWaiter* w = head_) {
       unlink(w);
-      if (w->exclusive ? try_claim_exclusive(w->fiber, w->token)
-                       : try_claim(w->fiber, w->token)) {
+      if (w->exclusive ? try_claim_exclusive(w->fiber, w->token) : try_claim(w->fiber, w->token)) {
         return w;
       }
     }
@@ -146,8 +145,7 @@ inline constexpr int kMaxSelectLocks = 16;
 // still kPending, the wait ended without a claim: the caller re-takes the
 // locks and unlinks what is still linked. Fibers only (fiber_or_unlock
 // first).
-void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks,
-                  int64_t deadline_ns);
+void park_waiters(ChanWaiter* ws, int n, SpinLock* const* locks, int n_locks, int64_t deadline_ns);
 // park_waiters for one waiter under one lock: a send or a recv. Inline: it
 // is on every channel wait.
 struct PublishOne {
@@ -175,7 +173,8 @@ inline void park_waiter(ChanWaiter* w, SpinLock* lock, int64_t deadline_ns, Wait
 // UsageError naming `who`.
 inline FiberControl* fiber_or_unlock(SpinLock& lock, const char* who) {
   FiberControl* f = current_fiber_or_null();
-  if (f == nullptr) [[unlikely]] unlock_and_throw_outside_fiber(lock, who);
+  if (f == nullptr) [[unlikely]]
+    unlock_and_throw_outside_fiber(lock, who);
   return f;
 }
 

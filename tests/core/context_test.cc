@@ -225,12 +225,9 @@ TEST(ContextTest, AnExceptionHandedToAnotherContextStaysCurrentInBoth) {
   g_scene = nullptr;
   g_shared = nullptr;
   const std::vector<std::string> expected = {
-      "B catch: uncaught=0 current=shared",
-      "A catch, after B caught it: uncaught=0 current=shared",
-      "A done: uncaught=0 current=none",
-      "B catch, resumed: uncaught=0 current=shared",
-      "B done: uncaught=0 current=none",
-      "main: uncaught=0 current=none",
+      "B catch: uncaught=0 current=shared", "A catch, after B caught it: uncaught=0 current=shared",
+      "A done: uncaught=0 current=none",    "B catch, resumed: uncaught=0 current=shared",
+      "B done: uncaught=0 current=none",    "main: uncaught=0 current=none",
   };
   EXPECT_EQ(s.log, expected) << absl::StrJoin(s.log, "\n");
 }

@@ -51,8 +51,9 @@ class FiberTest : public test::RuntimeTest {};
 
 TEST_P(FiberTest, SpawnPassesArguments) {
   Run([] {
-    auto f = spawn([](int a, const std::string& b, double c) { return b + std::to_string(a + int(c)); },
-                   40, std::string("n="), 2.0);
+    auto f =
+        spawn([](int a, const std::string& b, double c) { return b + std::to_string(a + int(c)); },
+              40, std::string("n="), 2.0);
     EXPECT_EQ(f.get(), "n=42");
   });
 }
@@ -93,8 +94,9 @@ TEST_P(FiberTest, ArgumentsAreCopiedNotReferenced) {
 
 TEST_P(FiberTest, MoveOnlyArgumentsAndResults) {
   Run([] {
-    auto f = spawn([](std::unique_ptr<int> p, MoveOnly m) { return std::make_unique<int>(*p + m.value); },
-                   std::make_unique<int>(40), MoveOnly(2));
+    auto f = spawn(
+        [](std::unique_ptr<int> p, MoveOnly m) { return std::make_unique<int>(*p + m.value); },
+        std::make_unique<int>(40), MoveOnly(2));
     std::unique_ptr<int> r = f.get();
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(*r, 42);
@@ -250,7 +252,10 @@ TEST_P(FiberTest, HandleStaysValidAfterGet) {
     EXPECT_NO_THROW(t.join());
     EXPECT_THROW(t.get(), UsageError);
 
-    auto k = spawn([] { sleep_for(absl::Hours(1)); return 0; });
+    auto k = spawn([] {
+      sleep_for(absl::Hours(1));
+      return 0;
+    });
     k.kill();
     EXPECT_THROW(k.get(), FiberKilled);
     EXPECT_TRUE(k.killed());

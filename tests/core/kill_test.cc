@@ -17,8 +17,8 @@
 namespace weft {
 namespace {
 
-using ::testing::HasSubstr;
 using test::MillisSince;
+using ::testing::HasSubstr;
 
 constexpr absl::Duration kForever = absl::Hours(1);
 // Long enough for a fiber that announced it is about to wait to be parked.
@@ -108,9 +108,7 @@ TEST_P(KillTest, InterruptsMutexLock) {
   Run([this] {
     Mutex mu;
     mu.lock();
-    ExpectKillInterrupts([&] {
-      std::lock_guard<Mutex> g(mu);
-    });
+    ExpectKillInterrupts([&] { std::lock_guard<Mutex> g(mu); });
     mu.unlock();
     // The killed waiter left nothing behind: the mutex works for others.
     auto other = spawn([&] {

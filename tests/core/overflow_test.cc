@@ -60,8 +60,7 @@ TEST(OverflowTest, DeepButBoundedRecursionFitsALargerStack) {
       return depth == 0 ? frame[0] : Go(depth - 1) + frame[1];
     }
   };
-  EXPECT_EQ(weft::run({.workers = 1, .stack_size = 1 << 20}, [] { return Bounded::Go(256); }),
-            257);
+  EXPECT_EQ(weft::run({.workers = 1, .stack_size = 1 << 20}, [] { return Bounded::Go(256); }), 257);
 }
 
 }  // namespace

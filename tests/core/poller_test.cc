@@ -68,8 +68,7 @@ class PollerTest : public ::testing::Test {
   // published: from then on only an edge, a forget or its deadline ends it.
   void UntilParked() {
     FiberControl* f;
-    while ((f = parked_.load()) == nullptr ||
-           (f->epoch.load(std::memory_order_acquire) & 3) != 1) {
+    while ((f = parked_.load()) == nullptr || (f->epoch.load(std::memory_order_acquire) & 3) != 1) {
       sched_yield();
     }
   }
@@ -135,7 +134,8 @@ TEST_F(PollerTest, SecondWaiterInOneDirectionIsRefused) {
   Pipe p;
   auto first = StartWait(p.r, IoDir::kRead, INT64_MAX);
   UntilParked();
-  absl::Status second = rt_->spawn([&] { return poller_.wait(p.r, IoDir::kRead, INT64_MAX); }).get();
+  absl::Status second =
+      rt_->spawn([&] { return poller_.wait(p.r, IoDir::kRead, INT64_MAX); }).get();
   EXPECT_TRUE(absl::IsFailedPrecondition(second)) << second;
   p.put();
   Poll(deadline_after(absl::Seconds(10)));

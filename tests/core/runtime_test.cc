@@ -22,8 +22,8 @@
 namespace weft {
 namespace {
 
-using ::testing::HasSubstr;
 using test::MillisSince;
+using ::testing::HasSubstr;
 
 constexpr absl::Duration kForever = absl::Hours(1);
 
@@ -63,7 +63,8 @@ TEST(RuntimeOptionsTest, RejectsBadWorkers) {
 }
 
 TEST(RuntimeOptionsTest, RejectsBadStackSize) {
-  for (std::size_t size : {std::size_t{1}, std::size_t{16 * 1024 - 1}, (std::size_t{1} << 30) + 1}) {
+  for (std::size_t size :
+       {std::size_t{1}, std::size_t{16 * 1024 - 1}, (std::size_t{1} << 30) + 1}) {
     absl::Status s = RuntimeOptions{.stack_size = size}.validate();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << size;
     EXPECT_THAT(s.message(), HasSubstr("RuntimeOptions::stack_size")) << size;
@@ -72,8 +73,8 @@ TEST(RuntimeOptionsTest, RejectsBadStackSize) {
 }
 
 TEST(RuntimeOptionsTest, RejectsBadRunQueueCapacity) {
-  for (std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{100},
-                          std::size_t{1} << 21}) {
+  for (std::size_t cap :
+       {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{100}, std::size_t{1} << 21}) {
     absl::Status s = RuntimeOptions{.run_queue_capacity = cap}.validate();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << cap;
     EXPECT_THAT(s.message(), HasSubstr("RuntimeOptions::run_queue_capacity")) << cap;
@@ -509,8 +510,9 @@ TEST_P(CrossRuntimeTest, FiberMaySpawnOnAndJoinAnotherRuntime) {
 TEST_P(CrossRuntimeTest, RunInsideAFiberOfAnotherRuntime) {
   // A nested runtime blocks the outer fiber's worker while it runs; it works,
   // it just costs that worker.
-  EXPECT_EQ(Run([] { return weft::run({.workers = 2}, [] { return spawn([] { return 5; }).get(); }); }),
-            5);
+  EXPECT_EQ(
+      Run([] { return weft::run({.workers = 2}, [] { return spawn([] { return 5; }).get(); }); }),
+      5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, CrossRuntimeTest, test::WorkerCounts(), test::WorkerCountName);

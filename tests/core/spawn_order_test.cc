@@ -51,8 +51,8 @@ TEST(SpawnOrderTest, JoiningTheFirstRunsItFirst) {
     g2.join();
     g3.join();
   });
-  EXPECT_EQ(log.lines, (std::vector<std::string>{"a0", "a1", "a2", "b0", "b1", "b2", "c0",
-                                                 "c1", "c2"}));
+  EXPECT_EQ(log.lines,
+            (std::vector<std::string>{"a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"}));
 }
 
 TEST(SpawnOrderTest, SpawnsFromANestedFiberStartInSpawnOrder) {
@@ -103,8 +103,8 @@ TEST(SpawnOrderTest, YieldingFibersTakeTurnsInSpawnOrder) {
     auto g3 = spawn(f, "c");
     join_all({g1, g2, g3});
   });
-  EXPECT_EQ(log.lines, (std::vector<std::string>{"a0", "b0", "c0", "a1", "b1", "c1", "a2",
-                                                 "b2", "c2"}));
+  EXPECT_EQ(log.lines,
+            (std::vector<std::string>{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"}));
 }
 
 // Context switches into fibers on the only worker of `rt`.

@@ -356,7 +356,8 @@ TEST(RuntimeMemoryTest, ABurstsStacksAreGivenBackOnceItEnds) {
     auto start = std::chrono::steady_clock::now();
     while (std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
       now = rss_bytes();
-      if (rt.stats().stacks_released + 256 + 64 * workers >= kBurst && now - baseline < (10 << 20)) {
+      if (rt.stats().stacks_released + 256 + 64 * workers >= kBurst &&
+          now - baseline < (10 << 20)) {
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

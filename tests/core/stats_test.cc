@@ -186,8 +186,7 @@ TEST(DelayHistogramTest, PercentilesAreBucketEdges) {
   EXPECT_EQ(g.max_ns, 1500u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, StatsTest, ::testing::Values(1, 2, 4),
-                         test::WorkerCountName);
+INSTANTIATE_TEST_SUITE_P(Workers, StatsTest, ::testing::Values(1, 2, 4), test::WorkerCountName);
 
 }  // namespace
 }  // namespace weft

@@ -21,9 +21,9 @@
 namespace weft {
 namespace {
 
+using test::MillisSince;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
-using test::MillisSince;
 
 // Runs `call` on a plain thread and returns the UsageError's message, or
 // "no exception".
@@ -201,9 +201,8 @@ TEST_P(ThisFiberTest, CurrentPrintsIdNameAndWorker) {
     EXPECT_LT(anon.worker, workers());
     EXPECT_EQ(anon.name, "");
     EXPECT_THAT(anon.to_string(), MatchesRegex("<Fiber [0-9]+ on worker [0-9]+>"));
-    EXPECT_EQ(anon.to_string(),
-              "<Fiber " + std::to_string(anon.id) + " on worker " + std::to_string(anon.worker) +
-                  ">");
+    EXPECT_EQ(anon.to_string(), "<Fiber " + std::to_string(anon.id) + " on worker " +
+                                    std::to_string(anon.worker) + ">");
 
     set_name("pinger");
     FiberInfo named = current();
@@ -256,7 +255,7 @@ TEST_P(ThisFiberTest, YieldingFibersAllFinish) {
 TEST(YieldFairnessTest, YieldingFibersTakeTurnsRoundRobinOnOneWorker) {
   constexpr int kFibers = 3;
   constexpr int kRounds = 200;  // spans several of the scheduler's fairness ticks
-  std::vector<int> log;  // one worker: no lock needed
+  std::vector<int> log;         // one worker: no lock needed
   weft::run({.workers = 1}, [&] {
     std::vector<Fiber<void>> fs;
     for (int f = 0; f < kFibers; ++f) {

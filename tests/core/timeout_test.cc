@@ -21,8 +21,8 @@
 namespace weft {
 namespace {
 
-using ::testing::HasSubstr;
 using test::MillisSince;
+using ::testing::HasSubstr;
 
 constexpr absl::Duration kForever = absl::Hours(1);
 constexpr absl::Duration kShort = absl::Milliseconds(50);

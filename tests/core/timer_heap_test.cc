@@ -227,8 +227,8 @@ TEST(TimerHeapTest, RemoveStaleKeepsTheLiveInDeadlineOrder) {
   TimerHeap heap;
   std::vector<TimerHeap::Id> ids;
   for (int i = 0; i < 5000; ++i) {
-    ids.push_back(heap.add(static_cast<int64_t>(rng() % 100000), FakeFiber(i),
-                           static_cast<uint64_t>(i)));
+    ids.push_back(
+        heap.add(static_cast<int64_t>(rng() % 100000), FakeFiber(i), static_cast<uint64_t>(i)));
   }
   // Odd tokens are stale.
   std::size_t removed =

@@ -283,7 +283,8 @@ TEST_P(BlockingTest, CallsFromSeveralRuntimesShareThePool) {
   std::atomic<int> sum{0};
   auto body = [&] {
     std::vector<Fiber<void>> fs;
-    for (int i = 1; i <= 20; ++i) fs.push_back(spawn([&, i] { sum.fetch_add(blocking(add, i, 0)); }));
+    for (int i = 1; i <= 20; ++i)
+      fs.push_back(spawn([&, i] { sum.fetch_add(blocking(add, i, 0)); }));
     for (auto& f : fs) f.join();
   };
   std::thread other([&] { weft::run(options(), body); });

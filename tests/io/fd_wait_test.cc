@@ -28,9 +28,9 @@
 namespace weft {
 namespace {
 
-using ::testing::HasSubstr;
 using test::MillisSince;
 using test::Scaled;
+using ::testing::HasSubstr;
 
 // Long enough for a fiber that announced it is about to wait to be parked.
 constexpr absl::Duration kSettle = absl::Milliseconds(20);
@@ -380,7 +380,6 @@ TEST_P(FdWaitTest, DeadlineExpires) {
     EXPECT_TRUE(absl::IsDeadlineExceeded(io::wait_readable_until(q.a(), absl::InfinitePast())));
     EXPECT_TRUE(
         absl::IsDeadlineExceeded(io::wait_readable_until(q.a(), absl::Now() - absl::Seconds(1))));
-
   });
 }
 

@@ -82,8 +82,7 @@ TEST_P(ReadDeadlineTest, ManyReadsWithALongDeadlineKeepTimersAtTheWaiters) {
   EXPECT_LE(rt.stats().timers, Bound(0, workers()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, ReadDeadlineTest, ::testing::Values(1, 2),
-                         test::WorkerCountName);
+INSTANTIATE_TEST_SUITE_P(Workers, ReadDeadlineTest, ::testing::Values(1, 2), test::WorkerCountName);
 
 }  // namespace
 }  // namespace weft

@@ -148,9 +148,9 @@ TEST_P(ServerTlsTest, PlainTextClientIsAFailedHandshake) {
 TEST_P(ServerTlsTest, StalledHandshakeIsCutAtTheDeadline) {
   Run([] {
     std::atomic<int> handlers{0};
-    auto server = Server::listen_tls(
-        "127.0.0.1:0", ServerCtx(), [&](TlsStream&) { handlers.fetch_add(1); },
-        {.handshake_timeout = absl::Milliseconds(300)});
+    auto server =
+        Server::listen_tls("127.0.0.1:0", ServerCtx(), [&](TlsStream&) { handlers.fetch_add(1); },
+                           {.handshake_timeout = absl::Milliseconds(300)});
     ASSERT_TRUE(server.ok()) << server.status();
     auto c = net::dial(server->address().to_string());
     ASSERT_TRUE(c.ok()) << c.status();

@@ -195,12 +195,12 @@ TEST(IoSoakTest, EchoUnderChurnReleasesEveryFdAndFiber) {
   EXPECT_EQ(t.failures.load(), 0);
   EXPECT_GE(t.connections.load(), kClients);
   EXPECT_GT(t.round_trips.load(), 0);
-  std::printf("soak: %lld connections, %lld round trips, %lld MB echoed, %lld handlers ended by "
-              "an error (resets, hang-ups)\n",
-              static_cast<long long>(t.connections.load()),
-              static_cast<long long>(t.round_trips.load()),
-              static_cast<long long>(t.bytes.load() >> 20),
-              static_cast<long long>(t.handlers_ended_by_error.load()));
+  std::printf(
+      "soak: %lld connections, %lld round trips, %lld MB echoed, %lld handlers ended by "
+      "an error (resets, hang-ups)\n",
+      static_cast<long long>(t.connections.load()), static_cast<long long>(t.round_trips.load()),
+      static_cast<long long>(t.bytes.load() >> 20),
+      static_cast<long long>(t.handlers_ended_by_error.load()));
 }
 
 }  // namespace

@@ -33,9 +33,9 @@ namespace {
 using net::Address;
 using net::TcpListener;
 using net::TcpStream;
-using ::testing::HasSubstr;
 using test::MillisSince;
 using test::Scaled;
+using ::testing::HasSubstr;
 
 // A deadline no correct test comes near; reaching it means a lost wake-up.
 constexpr absl::Duration kLong = absl::Seconds(30);
@@ -632,8 +632,8 @@ TEST_P(TcpTest, BadAddressesAreInvalidArgument) {
     EXPECT_THAT(l.status().message(), HasSubstr("resolve"));
     // dial rejects what cannot be an address before any lookup or connect;
     // an out-of-range or missing port must not wrap or default to 0.
-    for (const char* bad : {"", "localhost", "[::1:80", "::1:80", ":", "localhost:",
-                            "localhost:65536", "127.0.0.1:70000", "[::1]:123456"}) {
+    for (const char* bad : {"", "localhost", "[::1:80", "::1:80", ":",
+                            "localhost:", "localhost:65536", "127.0.0.1:70000", "[::1]:123456"}) {
       absl::StatusOr<TcpStream> c = net::dial_for(bad, absl::Seconds(5));
       EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << bad << ": " << c.status();
       EXPECT_THAT(c.status().message(), HasSubstr(std::string("\"") + bad + "\""));

@@ -18,9 +18,9 @@ namespace {
 
 using net::Address;
 using net::UdpSocket;
-using ::testing::HasSubstr;
 using test::MillisSince;
 using test::Scaled;
+using ::testing::HasSubstr;
 
 constexpr absl::Duration kLong = absl::Seconds(30);
 

@@ -37,30 +37,29 @@ TEST(SchedulerStressTest, MillionFibersSpawnedAndJoined) {
   const int64_t kSpawnersPerWave = Scaled(100);
   const int64_t kChildrenPerBatch = Scaled(100);
   Runtime rt({.workers = 2});
-  int64_t total = rt.spawn([&] {
-                      int64_t sum = 0;
-                      for (int64_t wave = 0; wave < kSpawners; wave += kSpawnersPerWave) {
-                        std::vector<Fiber<int64_t>> spawners;
-                        for (int64_t s = wave; s < wave + kSpawnersPerWave; ++s) {
-                          spawners.push_back(spawn([s, kChildren, kChildrenPerBatch] {
-                            int64_t sub = 0;
-                            std::vector<Fiber<int64_t>> kids;
-                            for (int64_t c = 0; c < kChildren; c += kChildrenPerBatch) {
-                              kids.clear();
-                              for (int64_t k = c; k < std::min(c + kChildrenPerBatch, kChildren);
-                                   ++k) {
-                                kids.push_back(spawn([v = s * kChildren + k] { return v; }));
-                              }
-                              for (auto& kid : kids) sub += kid.get();
-                            }
-                            return sub;
-                          }));
-                        }
-                        for (auto& sp : spawners) sum += sp.get();
-                      }
-                      return sum;
-                    })
-                      .get();
+  int64_t total =
+      rt.spawn([&] {
+          int64_t sum = 0;
+          for (int64_t wave = 0; wave < kSpawners; wave += kSpawnersPerWave) {
+            std::vector<Fiber<int64_t>> spawners;
+            for (int64_t s = wave; s < wave + kSpawnersPerWave; ++s) {
+              spawners.push_back(spawn([s, kChildren, kChildrenPerBatch] {
+                int64_t sub = 0;
+                std::vector<Fiber<int64_t>> kids;
+                for (int64_t c = 0; c < kChildren; c += kChildrenPerBatch) {
+                  kids.clear();
+                  for (int64_t k = c; k < std::min(c + kChildrenPerBatch, kChildren); ++k) {
+                    kids.push_back(spawn([v = s * kChildren + k] { return v; }));
+                  }
+                  for (auto& kid : kids) sub += kid.get();
+                }
+                return sub;
+              }));
+            }
+            for (auto& sp : spawners) sum += sp.get();
+          }
+          return sum;
+        }).get();
   const int64_t n = kSpawners * kChildren;
   EXPECT_EQ(total, n * (n - 1) / 2);
   RuntimeStats s = rt.stats();
@@ -163,9 +162,14 @@ TEST_P(StressTest, OutsideSpawnsWakeIdleWorkers) {
   int lost = 0;
   for (int i = 0; i < kSpawns; ++i) {
     switch (i % 3) {
-      case 0: std::this_thread::sleep_for(std::chrono::milliseconds(2)); break;  // all parked
-      case 1: std::this_thread::sleep_for(std::chrono::microseconds(50)); break;  // parking
-      default: break;  // still busy with the previous one
+      case 0:
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        break;  // all parked
+      case 1:
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        break;  // parking
+      default:
+        break;  // still busy with the previous one
     }
     auto f = rt.spawn([i] { return i; });
     if (!f.join_for(absl::Seconds(10))) {
@@ -344,8 +348,7 @@ TEST_P(StressTest, DroppingHandlesRacesWithTheFinish) {
                                       std::vector<uintptr_t> out;
                                       for (auto& f : fs) out.push_back(f.get());
                                       return out;
-                                    })
-                                      .get();
+                                    }).get();
   std::sort(stacks.begin(), stacks.end());
   for (std::size_t i = 1; i < stacks.size(); ++i) {
     ASSERT_GE(stacks[i] - stacks[i - 1], 4096u) << "two live fibers ran on one stack";
@@ -666,26 +669,25 @@ TEST(StealStressTest, IdleWorkerStealsCpuBoundFibers) {
   constexpr int kFibers = 64;
   Runtime rt({.workers = 2});
   std::atomic<bool> all_spawned{false};
-  std::vector<int> ran_on = rt.spawn([&all_spawned] {
-                              std::vector<Fiber<int>> fs;
-                              for (int i = 0; i < kFibers; ++i) {
-                                fs.push_back(spawn([&all_spawned] {
-                                  while (!all_spawned.load(std::memory_order_acquire)) {
-                                  }
-                                  int w = current().worker;
-                                  auto start = std::chrono::steady_clock::now();
-                                  while (std::chrono::steady_clock::now() - start <
-                                         std::chrono::milliseconds(2)) {
-                                  }
-                                  return w;
-                                }));
-                              }
-                              all_spawned.store(true, std::memory_order_release);
-                              std::vector<int> ws;
-                              for (auto& f : fs) ws.push_back(f.get());
-                              return ws;
-                            })
-                                .get();
+  std::vector<int> ran_on =
+      rt.spawn([&all_spawned] {
+          std::vector<Fiber<int>> fs;
+          for (int i = 0; i < kFibers; ++i) {
+            fs.push_back(spawn([&all_spawned] {
+              while (!all_spawned.load(std::memory_order_acquire)) {
+              }
+              int w = current().worker;
+              auto start = std::chrono::steady_clock::now();
+              while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2)) {
+              }
+              return w;
+            }));
+          }
+          all_spawned.store(true, std::memory_order_release);
+          std::vector<int> ws;
+          for (auto& f : fs) ws.push_back(f.get());
+          return ws;
+        }).get();
   std::set<int> workers(ran_on.begin(), ran_on.end());
   EXPECT_EQ(workers, (std::set<int>{0, 1}));
   uint64_t steals = 0;

@@ -1,9 +1,9 @@
 #include "weft/sync/channel.h"
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <unistd.h>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -601,7 +601,7 @@ TEST(ChannelPlainThreadTest, NonWaitingOpsWorkWaitingOpsThrowUsageError) {
 
   Channel<int> unbuffered;
   EXPECT_THROW((void)unbuffered.send(1), UsageError);  // no receiver waits
-  EXPECT_EQ(unbuffered.size(), 0u);  // the value was withdrawn
+  EXPECT_EQ(unbuffered.size(), 0u);                    // the value was withdrawn
   EXPECT_TRUE(unbuffered.close().ok());
   EXPECT_EQ(unbuffered.recv(), std::nullopt);  // closed and drained: no wait
 }
@@ -684,8 +684,7 @@ TEST_P(ChannelTest, SendUntilAndRecvUntilTakeADeadline) {
     EXPECT_TRUE(ch.send_until(1, absl::Now() + absl::Seconds(10)).ok());
     EXPECT_EQ(ch.send_until(2, absl::Now() + absl::Milliseconds(5)).code(),
               absl::StatusCode::kDeadlineExceeded);  // full
-    EXPECT_EQ(ch.send_until(3, absl::InfinitePast()).code(),
-              absl::StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(ch.send_until(3, absl::InfinitePast()).code(), absl::StatusCode::kDeadlineExceeded);
     auto r = ch.recv_until(absl::InfiniteFuture());
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(*r, 1);

@@ -176,9 +176,9 @@ TEST_P(CondVarTest, NotifyFromPlainThread) {
   // The flag is written under the mutex by a fiber: a plain thread cannot lock
   // weft::Mutex, so set it from a fiber and notify from this thread.
   rt.spawn([&] {
-    std::lock_guard<Mutex> g(mu);
-    ready = true;
-  }).join();
+      std::lock_guard<Mutex> g(mu);
+      ready = true;
+    }).join();
   cv.notify_one();
   EXPECT_TRUE(f.get());
 }

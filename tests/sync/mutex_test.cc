@@ -68,7 +68,8 @@ TEST_P(MutexTest, TryLockForGivesUpAtItsDeadline) {
     auto start = std::chrono::steady_clock::now();
     EXPECT_FALSE(spawn([&] { return mu.try_lock_for(absl::Milliseconds(20)); }).get());
     EXPECT_GE(test::MillisSince(start), 19);
-    EXPECT_FALSE(spawn([&] { return mu.try_lock_until(absl::Now() + absl::Milliseconds(5)); }).get());
+    EXPECT_FALSE(
+        spawn([&] { return mu.try_lock_until(absl::Now() + absl::Milliseconds(5)); }).get());
     // A timeout already passed is one attempt, like try_lock.
     EXPECT_FALSE(spawn([&] { return mu.try_lock_for(absl::ZeroDuration()); }).get());
     held.unlock();
@@ -149,7 +150,8 @@ TEST_P(MutexTest, UnlockByNonOwnerFiberThrowsUsageError) {
     mu.lock();
     spawn([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // a non-owner's unlock, on purpose
       EXPECT_THROW(mu.unlock(), UsageError);
-    }).join();
+    })
+        .join();
     // Still held by us: a try_lock elsewhere fails, and we can unlock.
     EXPECT_FALSE(spawn([&] { return mu.try_lock(); }).get());
     EXPECT_NO_THROW(mu.unlock());
@@ -382,7 +384,8 @@ TEST(MutexDeathTest, DestroyingALockedMutexNobodyWaitsOnIsFine) {
       auto* mu = new Mutex;
       mu->lock();
       delete mu;
-    }).join();
+    })
+      .join();
 }
 
 }  // namespace

@@ -136,9 +136,10 @@ TEST_P(PoolTest, JoinWaitsForEveryFiber) {
     std::atomic<int> done{0};
     for (int i = 0; i < 12; ++i) {
       pool.spawn([&done, i] {
-        sleep_for(absl::Milliseconds(i % 4));
-        done.fetch_add(1);
-      }).detach();  // the pool still counts detached fibers
+            sleep_for(absl::Milliseconds(i % 4));
+            done.fetch_add(1);
+          })
+          .detach();  // the pool still counts detached fibers
     }
     pool.join();
     EXPECT_EQ(done.load(), 12);
@@ -338,9 +339,10 @@ TEST_P(PoolTest, DestroyingThePoolLetsItsFibersFinish) {
       Pool pool(2);
       for (int i = 0; i < 2; ++i) {
         pool.spawn([&] {
-          go.wait();
-          done.fetch_add(1);
-        }).detach();
+              go.wait();
+              done.fetch_add(1);
+            })
+            .detach();
       }
     }  // the fibers still hold the pool's state
     go.set();

@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <string>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -80,7 +80,7 @@ TEST_P(SelectTest, SelectForTakesTheTimeoutLastAndRunsAReadyCase) {
     EXPECT_FALSE(va.has_value());
     ASSERT_TRUE(vb.value().has_value());
     EXPECT_EQ(*vb.value(), 7);
-    absl::Duration timeout = absl::Seconds(10);  // an lvalue works too
+    absl::Duration timeout = absl::Seconds(10);                        // an lvalue works too
     EXPECT_EQ(select_for(on_recv(a, va), on_send(b, 9), timeout), 1);  // b has room
     EXPECT_EQ(b.try_recv(), 9);
     // A case that becomes ready while the select waits.

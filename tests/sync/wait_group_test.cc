@@ -127,10 +127,11 @@ TEST_P(LatchTest, CountDownThenWait) {
     Latch latch(3);
     EXPECT_FALSE(latch.try_wait());
     std::vector<Fiber<void>> fs;
-    for (int i = 0; i < 3; ++i) fs.push_back(spawn([&] {
-      sleep_for(absl::Milliseconds(1));
-      latch.count_down();
-    }));
+    for (int i = 0; i < 3; ++i)
+      fs.push_back(spawn([&] {
+        sleep_for(absl::Milliseconds(1));
+        latch.count_down();
+      }));
     latch.wait();
     EXPECT_TRUE(latch.try_wait());
     for (auto& f : fs) f.join();

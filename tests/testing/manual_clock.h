@@ -30,9 +30,9 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "weft/core/internal/clock.h"
-#include "weft/core/this_fiber.h"
 #include "weft/core/private/idle_workers.h"
 #include "weft/core/private/worker.h"
+#include "weft/core/this_fiber.h"
 
 namespace weft::test {
 
@@ -78,8 +78,7 @@ inline internal::FiberControl* ThisFiber() {
 // deadline it waits for has been computed; returns that wait's epoch, to pass
 // as `after` next time. Yields (from a fiber) or spins (from a plain thread)
 // meanwhile.
-inline uint64_t UntilParked(const std::atomic<internal::FiberControl*>& fiber,
-                            uint64_t after = 0) {
+inline uint64_t UntilParked(const std::atomic<internal::FiberControl*>& fiber, uint64_t after = 0) {
   for (;;) {
     internal::FiberControl* f = fiber.load();
     if (f != nullptr) {

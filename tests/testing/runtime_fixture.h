@@ -126,7 +126,8 @@ class RuntimeTest : public ::testing::TestWithParam<int> {
         absl::StrAppend(&leaked, "\n  fd ", fd, " -> ", target);
       }
     }
-    if (!leaked.empty()) ADD_FAILURE() << "leak: fds opened by the test and never closed:" << leaked;
+    if (!leaked.empty())
+      ADD_FAILURE() << "leak: fds opened by the test and never closed:" << leaked;
   }
 
   // Runs `f` as the main fiber of a fresh runtime with workers() workers and

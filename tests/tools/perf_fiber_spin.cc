@@ -15,7 +15,7 @@ __attribute__((noinline)) uint64_t perf_fiber_spin_work(uint64_t seed, int64_t r
   uint64_t x = seed;
   for (int64_t i = 0; i < rounds; ++i) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;  // an LCG step
-    if ((i & 0xffff) == 0) weft::yield();  // let the other fibers in
+    if ((i & 0xffff) == 0) weft::yield();                     // let the other fibers in
   }
   return x;
 }

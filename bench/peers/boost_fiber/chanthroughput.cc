@@ -7,8 +7,8 @@ int main(int argc, char** argv) {
   const int64_t producers = peer::flag_int(argc, argv, "producers", 4);
   const int64_t consumers = peer::flag_int(argc, argv, "consumers", 4);
   const int64_t capacity = peer::flag_int(argc, argv, "cap", 1024);
-  const int64_t threads = peer::flag_int(argc, argv, "threads",
-                                         std::thread::hardware_concurrency());
+  const int64_t threads =
+      peer::flag_int(argc, argv, "threads", std::thread::hardware_concurrency());
   const int64_t per = n / producers;
   std::vector<int64_t> sums(consumers,
                             0);  // one per consumer: no shared counter
@@ -40,14 +40,12 @@ int main(int argc, char** argv) {
   for (int64_t s : sums) total += s;
   if (total != per * producers) {
     std::fprintf(stderr, "chanthroughput: received %lld items, want %lld\n",
-                 static_cast<long long>(total),
-                 static_cast<long long>(per * producers));
+                 static_cast<long long>(total), static_cast<long long>(per * producers));
     return 1;
   }
-  peer::print_result(
-      "chanthroughput", total / seconds, "items_per_s",
-      "n:" + std::to_string(total) + ",producers:" + std::to_string(producers) +
-          ",consumers:" + std::to_string(consumers) + ",cap:" +
-          std::to_string(capacity) + ",threads:" + std::to_string(threads));
+  peer::print_result("chanthroughput", total / seconds, "items_per_s",
+                     "n:" + std::to_string(total) + ",producers:" + std::to_string(producers) +
+                         ",consumers:" + std::to_string(consumers) + ",cap:" +
+                         std::to_string(capacity) + ",threads:" + std::to_string(threads));
   return 0;
 }

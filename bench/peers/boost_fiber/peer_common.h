@@ -30,8 +30,7 @@ inline int64_t flag_int(int argc, char** argv, const char* name, int64_t def) {
     arg += (arg[1] == '-') ? 2 : 1;
     if (std::strncmp(arg, name, len) != 0) continue;
     if (arg[len] == '=') return std::strtoll(arg + len + 1, nullptr, 10);
-    if (arg[len] == '\0' && i + 1 < argc)
-      return std::strtoll(argv[i + 1], nullptr, 10);
+    if (arg[len] == '\0' && i + 1 < argc) return std::strtoll(argv[i + 1], nullptr, 10);
   }
   return def;
 }
@@ -42,10 +41,10 @@ inline int64_t now_ns() {
       .count();
 }
 
-inline void print_result(const std::string& bench, double value,
-                         const char* unit, const std::string& extra) {
-  std::printf("peer=boost_fiber bench=%s value=%.2f unit=%s extra=%s\n",
-              bench.c_str(), value, unit, extra.c_str());
+inline void print_result(const std::string& bench, double value, const char* unit,
+                         const std::string& extra) {
+  std::printf("peer=boost_fiber bench=%s value=%.2f unit=%s extra=%s\n", bench.c_str(), value, unit,
+              extra.c_str());
   std::fflush(stdout);
 }
 
@@ -53,8 +52,7 @@ inline void print_result(const std::string& bench, double value,
 inline int64_t rss_bytes() {
   long size = 0, resident = 0;
   FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr || std::fscanf(f, "%ld %ld", &size, &resident) != 2)
-    std::abort();
+  if (f == nullptr || std::fscanf(f, "%ld %ld", &size, &resident) != 2) std::abort();
   std::fclose(f);
   return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
 }
@@ -75,16 +73,14 @@ class WorkStealingPool {
   explicit WorkStealingPool(uint32_t threads) : ready_(threads) {
     for (uint32_t i = 1; i < threads; ++i) {
       helpers_.emplace_back([this, threads] {
-        boost::fibers::use_scheduling_algorithm<
-            boost::fibers::algo::work_stealing>(threads);
+        boost::fibers::use_scheduling_algorithm<boost::fibers::algo::work_stealing>(threads);
         ready_.arrive_and_wait();
         // Parks only this thread's main fiber; the scheduler keeps stealing.
         std::unique_lock<boost::fibers::mutex> lock(mutex_);
         done_cv_.wait(lock, [this] { return done_; });
       });
     }
-    boost::fibers::use_scheduling_algorithm<boost::fibers::algo::work_stealing>(
-        threads);
+    boost::fibers::use_scheduling_algorithm<boost::fibers::algo::work_stealing>(threads);
     ready_.arrive_and_wait();
   }
 

@@ -8,8 +8,7 @@ int main(int argc, char** argv) {
   boost::fibers::unbuffered_channel<int64_t> pong;
   boost::fibers::fiber echo([&] {
     int64_t v = 0;
-    while (ping.pop(v) == boost::fibers::channel_op_status::success)
-      pong.push(v + 1);
+    while (ping.pop(v) == boost::fibers::channel_op_status::success) pong.push(v + 1);
   });
   // The main fiber is the other player, as the main goroutine is in Go.
   int64_t token = 0;

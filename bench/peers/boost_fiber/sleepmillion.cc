@@ -39,16 +39,13 @@ int main(int argc, char** argv) {
 
   // A non-default sleep changes what is measured, so it gets its own name.
   const std::string name =
-      sleep_ms == 100 ? "sleepmillion"
-                      : "sleepmillion_sleep" + std::to_string(sleep_ms) + "ms";
+      sleep_ms == 100 ? "sleepmillion" : "sleepmillion_sleep" + std::to_string(sleep_ms) + "ms";
   const std::string extra = "n:" + std::to_string(n);
   peer::print_result(name + "/spawn", spawn_ms, "ms", extra);
-  peer::print_result(name + "/rss",
-                     static_cast<double>(rss_after - rss_before) / n, "bytes",
-                     extra + ",alive_at_sample:" + std::to_string(alive) +
-                         ",stack:" + std::to_string(stack));
   peer::print_result(
-      name + "/total", total_ms, "ms",
-      extra + ",sleep_ms:" + std::to_string(sleep_ms) + ",threads:1");
+      name + "/rss", static_cast<double>(rss_after - rss_before) / n, "bytes",
+      extra + ",alive_at_sample:" + std::to_string(alive) + ",stack:" + std::to_string(stack));
+  peer::print_result(name + "/total", total_ms, "ms",
+                     extra + ",sleep_ms:" + std::to_string(sleep_ms) + ",threads:1");
   return 0;
 }

@@ -21,8 +21,7 @@ double run(int64_t n, int64_t batch) {
     for (auto& f : fibers) f.join();
     fibers.clear();
   }
-  return static_cast<double>(peer::now_ns() - start) /
-         static_cast<double>(spawned);
+  return static_cast<double>(peer::now_ns() - start) / static_cast<double>(spawned);
 }
 
 }  // namespace
@@ -30,16 +29,14 @@ double run(int64_t n, int64_t batch) {
 int main(int argc, char** argv) {
   const int64_t n = peer::flag_int(argc, argv, "n", 1'000'000);
   const int64_t batch = peer::flag_int(argc, argv, "batch", 1000);
-  const int64_t threads = peer::flag_int(argc, argv, "threads",
-                                         std::thread::hardware_concurrency());
+  const int64_t threads =
+      peer::flag_int(argc, argv, "threads", std::thread::hardware_concurrency());
   peer::keep_heap_warm();
-  const std::string extra =
-      "n:" + std::to_string(n) + ",batch:" + std::to_string(batch);
+  const std::string extra = "n:" + std::to_string(n) + ",batch:" + std::to_string(batch);
   peer::print_result("spawnjoin/round_robin", run(n, batch), "ns_per_op",
                      extra + ",threads:1,stack:16384,malloc:notrim");
   peer::WorkStealingPool pool(static_cast<uint32_t>(threads));
   peer::print_result("spawnjoin/work_stealing", run(n, batch), "ns_per_op",
-                     extra + ",threads:" + std::to_string(threads) +
-                         ",stack:16384,malloc:notrim");
+                     extra + ",threads:" + std::to_string(threads) + ",stack:16384,malloc:notrim");
   return 0;
 }

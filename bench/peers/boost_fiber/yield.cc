@@ -16,8 +16,7 @@ double run(int64_t fibers, int64_t n) {
     });
   }
   for (auto& w : workers) w.join();
-  return static_cast<double>(peer::now_ns() - start) /
-         static_cast<double>(per * fibers);
+  return static_cast<double>(peer::now_ns() - start) / static_cast<double>(per * fibers);
 }
 
 }  // namespace
@@ -26,9 +25,8 @@ int main(int argc, char** argv) {
   const int64_t n = peer::flag_int(argc, argv, "n", 10'000'000);
   for (int64_t fibers : {1, 2}) {
     const double ns = run(fibers, n);
-    peer::print_result(
-        "yield/" + std::to_string(fibers), ns, "ns_per_op",
-        "n:" + std::to_string(n) + ",threads:1,algo:round_robin");
+    peer::print_result("yield/" + std::to_string(fibers), ns, "ns_per_op",
+                       "n:" + std::to_string(n) + ",threads:1,algo:round_robin");
   }
   return 0;
 }

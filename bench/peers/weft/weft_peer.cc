@@ -165,8 +165,7 @@ int run_pingpong(int64_t n) {
   return 0;
 }
 
-int run_chanthroughput(int64_t n, int64_t producers, int64_t consumers, int64_t cap,
-                       int workers) {
+int run_chanthroughput(int64_t n, int64_t producers, int64_t consumers, int64_t cap, int workers) {
   const int64_t per = n / producers;
   auto start = std::chrono::steady_clock::now();
   int64_t total = weft::run({.workers = workers}, [=] {
@@ -216,18 +215,17 @@ int main(int argc, char** argv) {
   const int workers = static_cast<int>(flag_int(argc, argv, "workers", 0));
   if (w == "skynet") return run_skynet(flag_int(argc, argv, "n", 1000000), workers);
   if (w == "spawnjoin")
-    return run_spawnjoin(flag_int(argc, argv, "n", 1000000),
-                         flag_int(argc, argv, "batch", 1000), workers);
+    return run_spawnjoin(flag_int(argc, argv, "n", 1000000), flag_int(argc, argv, "batch", 1000),
+                         workers);
   if (w == "sleepers")
-    return run_sleepers(flag_int(argc, argv, "n", 1000000),
-                        flag_int(argc, argv, "sleep_ms", 10000), workers);
+    return run_sleepers(flag_int(argc, argv, "n", 1000000), flag_int(argc, argv, "sleep_ms", 10000),
+                        workers);
   if (w == "yield") return run_yield(flag_int(argc, argv, "n", 10000000));
   if (w == "pingpong") return run_pingpong(flag_int(argc, argv, "n", 1000000));
   if (w == "chanthroughput")
-    return run_chanthroughput(flag_int(argc, argv, "n", 10000000),
-                              flag_int(argc, argv, "producers", 4),
-                              flag_int(argc, argv, "consumers", 4),
-                              flag_int(argc, argv, "cap", 1024), workers);
+    return run_chanthroughput(
+        flag_int(argc, argv, "n", 10000000), flag_int(argc, argv, "producers", 4),
+        flag_int(argc, argv, "consumers", 4), flag_int(argc, argv, "cap", 1024), workers);
   std::fprintf(stderr, "weft_peer: unknown workload %s\n", w.c_str());
   return 2;
 }
