@@ -24,7 +24,7 @@
 # parallelism, default 2), TSAN_LABELS (ctest -L regex, default
 # 'core|sync|io|stress|install'), ASAN_LABELS (default '.', every test),
 # RELEASE_TEST_BUDGET / ASAN_TEST_BUDGET / TSAN_TEST_BUDGET (seconds each
-# ctest run may take in all, default 240 / 360 / 1200: a hung test fails as
+# ctest run may take in all, default 480 / 360 / 1200: a hung test fails as
 # Timeout instead of stalling CI).
 set -uo pipefail
 
@@ -44,7 +44,7 @@ jobs="${JOBS:-$(nproc)}"
 test_jobs="${TEST_JOBS:-2}"
 tsan_labels="${TSAN_LABELS:-core|sync|io|stress|install}"
 asan_labels="${ASAN_LABELS:-.}"
-release_budget="${RELEASE_TEST_BUDGET:-240}"
+release_budget="${RELEASE_TEST_BUDGET:-480}"
 asan_budget="${ASAN_TEST_BUDGET:-360}"
 tsan_budget="${TSAN_TEST_BUDGET:-1200}"
 # TSAN_EXCLUDE: a ctest -E regex to leave tests out of the tsan step (none by default).
