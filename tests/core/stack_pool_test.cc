@@ -324,10 +324,10 @@ int64_t rss_bytes() {
   return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
 }
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(WEFT_TSAN)
 constexpr bool kSanitized = true;  // shadow memory is never given back
 constexpr int kBurst = 4000;       // TSan counts live fibers as threads (8128 at most)
-#elif defined(__SANITIZE_ADDRESS__)
+#elif defined(WEFT_ASAN)
 constexpr bool kSanitized = true;
 constexpr int kBurst = 20000;
 #else
