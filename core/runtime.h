@@ -87,10 +87,15 @@ struct RuntimeOptions {
   // stacks beyond these back to the kernel (MADV_DONTNEED), a batch at a time
   // between looks for work, so the process's RSS returns to about where it
   // was. A released stack's next spawn takes one page fault, as a fresh one
-  // does. 1024 idle stacks cost ~4 MiB at one touched page each, plus 64
-  // per worker kept in its own cache. Example:
+  // does. The reserve's own stacks then keep only their top page (control
+  // block and first frames; the deeper pages their last fibers touched go
+  // back too), so the reserve costs 4 KiB a stack: ~4 MiB for the default
+  // 1024. On top of it each worker keeps the 64 stacks it used last in its
+  // own cache, whole while it spawns, cut to their top page too once it has
+  // spawned and ended no fiber for 200 ms (0.25 MiB a worker). Example:
   //   weft::Runtime rt({.stack_reserve = 10000});  // keep more for bursts
-  // Runtime::stats().stacks_released counts what is given back.
+  // Runtime::stats().stacks_released and stacks_trimmed count what is
+  // given back.
   std::size_t stack_reserve = 1024;
   // SIGQUIT (Ctrl-\) writes Runtime::dump() to stderr and the process goes
   // on (instead of dying with a core). The handler only wakes a dumper
@@ -171,6 +176,7 @@ struct RuntimeStats {
   uint64_t timers = 0;              // timer entries held now, all workers (WorkerStats::timers)
   std::size_t stacks_carved = 0;    // stack slots ever created (pooled for reuse)
   std::size_t stacks_released = 0;  // pooled stacks whose memory was given back (not reused since)
+  std::size_t stacks_trimmed = 0;   // reserve stacks cut to their top page (not reused since)
   std::size_t stack_size = 0;
   uint64_t external_wakeups = 0;  // fibers woken from plain threads (the offload pool...)
   // Fibers spawned from plain threads (Runtime::spawn, weft::run), which no

@@ -185,10 +185,7 @@ SlotHeader* StackPool::take_shared() {
   for (;;) {
     {
       LockGuard lock(mu_);
-      if (shared_free_ != nullptr) {
-        SlotHeader* h = shared_free_;
-        shared_free_ = h->next_free;
-        --shared_count_;
+      if (SlotHeader* h = pop_shared()) {
         publish_shared_count();
         note_activity();
         return h;
@@ -209,23 +206,34 @@ void StackPool::give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n) {
   LockGuard lock(mu_);
   tail->next_free = shared_free_;
   shared_free_ = head;
-  shared_count_ += n;
+  warm_count_ += n;
   publish_shared_count();
   note_activity();
 }
 
+SlotHeader* StackPool::pop_shared() {
+  SlotHeader** list = shared_free_ != nullptr ? &shared_free_ : &trimmed_free_;
+  SlotHeader* h = *list;
+  if (h == nullptr) return nullptr;
+  *list = h->next_free;
+  --(list == &shared_free_ ? warm_count_ : trimmed_count_);
+  return h;
+}
+
 std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
   LockGuard lock(mu_);
+  const bool warm = shared_free_ != nullptr;
+  SlotHeader** list = warm ? &shared_free_ : &trimmed_free_;
   std::size_t n = 0;
-  SlotHeader* first = shared_free_;
+  SlotHeader* first = *list;
   SlotHeader* last = nullptr;
-  for (SlotHeader* h = shared_free_; h != nullptr && n < max; h = h->next_free) {
+  for (SlotHeader* h = first; h != nullptr && n < max; h = h->next_free) {
     last = h;
     ++n;
   }
   if (n == 0) return 0;
-  shared_free_ = last->next_free;
-  shared_count_ -= n;
+  *list = last->next_free;
+  (warm ? warm_count_ : trimmed_count_) -= n;
   publish_shared_count();
   note_activity();
   last->next_free = nullptr;
@@ -253,10 +261,32 @@ std::size_t StackPool::take_shared_batch(std::size_t max, SlotHeader** head) {
 // at epoch_floor_, above every epoch a released slot ever reached. They
 // read a released slot's zero page as epoch 0, which no token matches.
 //
+// The reserve itself is trimmed: once the surplus is gone, trim_idle gives
+// back every page of a kept slot but its top one (header, control block,
+// the first frames), so a pooled slot costs one page, as a fresh one does.
+// Without it the reserve kept whatever its last fibers had touched: an echo
+// handler with a 16 KiB buffer on its stack touches four pages or five, and
+// after 10,000 connections to examples/echo_service the default reserve of
+// 1024 stacks held 14 MiB, twice the idle server's RSS (issue #14).
+// Trimmed slots move to a
+// list of their own, so each is trimmed once, and takes prefer warm slots:
+// a trimmed slot's next fiber faults its deeper pages in again, the price of
+// a fresh slot, paid only after the pool has been quiet. A worker's own
+// cache (the runtime keeps kIdleCacheKeep slots in each) is trimmed in place
+// by its owner (trim_pages_when_quiet), on a quiet of its own: no take or
+// give on that worker for the grace. The pool's quiet would not do for it:
+// steady traffic is served from the caches and never touches the shared
+// list, and trimming a cache in use makes each spawn fault again; while
+// keeping every cache whole made the bound grow with the workers (64 slots
+// of up to a whole stack each).
+//
 // Rejected: MADV_FREE (RSS falls only under memory pressure, so a burst's
 // memory looks leaked), and keeping released slots on a list linked
 // through their own headers (the link would keep each header page resident:
-// for a sleeper, its only page).
+// for a sleeper, its only page). For the trim: a "trimmed" bit in each
+// header (a pass would walk the whole list, under the lock, to find the
+// slots still to trim), and trimming a slot as it is given back (that is
+// every fiber's end: a system call on the hot path).
 void StackPool::enable_release(uint64_t (*epoch_of)(SlotHeader*),
                                void (*set_epoch)(SlotHeader*, uint64_t)) {
   epoch_of_ = epoch_of;
@@ -269,12 +299,7 @@ std::size_t StackPool::release_idle(std::size_t keep) {
   std::size_t n = 0;
   {
     LockGuard lock(mu_);
-    while (shared_count_ > keep && n < kReleaseBatch) {
-      SlotHeader* h = shared_free_;
-      shared_free_ = h->next_free;
-      --shared_count_;
-      batch[n++] = h;
-    }
+    while (warm_count_ + trimmed_count_ > keep && n < kReleaseBatch) batch[n++] = pop_shared();
     publish_shared_count();
   }
   if (n == 0) return 0;
@@ -287,7 +312,10 @@ std::size_t StackPool::release_idle(std::size_t keep) {
   iovec iov[kReleaseBatch];
   std::size_t released = 0;
   uint64_t max_epoch = 0;
-  SlotHeader* kept = nullptr;  // canary slots, back to the list
+  // Canary slots, back to the trimmed list: there is nothing more to do
+  // with them, and on the warm list trim_idle would move them there anyway
+  // (each pass of the two would hand them to the other, forever).
+  SlotHeader* kept = nullptr;
   SlotHeader* kept_tail = nullptr;
   std::size_t kept_n = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -309,9 +337,9 @@ std::size_t StackPool::release_idle(std::size_t keep) {
   }
   LockGuard lock(mu_);
   if (kept != nullptr) {
-    kept_tail->next_free = shared_free_;
-    shared_free_ = kept;
-    shared_count_ += kept_n;
+    kept_tail->next_free = trimmed_free_;
+    trimmed_free_ = kept;
+    trimmed_count_ += kept_n;
     publish_shared_count();
   }
   // Tokens of a wait are below epoch + 4 (kEpochStep); keep a multiple of 4.
@@ -327,6 +355,51 @@ std::size_t StackPool::release_idle(std::size_t keep) {
   }
   released_count_.fetch_add(released, std::memory_order_relaxed);
   return released;
+}
+
+std::size_t StackPool::trim_idle() {
+  if (warm_count_hint_.load(std::memory_order_relaxed) == 0) return 0;
+  SlotHeader* batch[kReleaseBatch];
+  std::size_t n = 0;
+  {
+    LockGuard lock(mu_);
+    while (shared_free_ != nullptr && n < kReleaseBatch) batch[n++] = pop_shared();
+    publish_shared_count();
+  }
+  if (n == 0) return 0;
+  // Off the list, so no take can hand one to a fiber while its pages go.
+  trim_slots(batch, n);
+  for (std::size_t i = 0; i + 1 < n; ++i) batch[i]->next_free = batch[i + 1];
+  // Not an activity: the pool stays quiet, and the next pass finds the
+  // warm list shorter by a batch.
+  LockGuard lock(mu_);
+  batch[n - 1]->next_free = trimmed_free_;
+  trimmed_free_ = batch[0];
+  trimmed_count_ += n;
+  publish_shared_count();
+  return n;
+}
+
+void StackPool::trim_slots(SlotHeader* const* slots, std::size_t n) {
+  // The top pages hold the header and control block (the wake-up epoch
+  // must survive); below them is only the dead fiber's stack.
+  const std::size_t top_bytes = round_up(std::max(control_bytes_, kPage), kPage);
+  if (stack_size_ <= top_bytes) return;
+  iovec iov[kReleaseBatch];
+  while (n != 0) {
+    std::size_t ranges = 0, i = 0;
+    for (; i < n && ranges < kReleaseBatch; ++i) {
+      if (slots[i]->has_canary) continue;  // its canary would go with the page
+      iov[ranges++] = {lo_of(slots[i]), stack_size_ - top_bytes};
+    }
+    slots += i;
+    n -= i;
+    if (ranges != 0 && !advise_batch(iov, ranges, MADV_DONTNEED)) {
+      for (std::size_t r = 0; r < ranges; ++r) {
+        madvise(iov[r].iov_base, iov[r].iov_len, MADV_DONTNEED);
+      }
+    }
+  }
 }
 
 std::size_t StackPool::take_released(std::size_t max, SlotHeader** head) {
@@ -410,6 +483,7 @@ StackCache::~StackCache() {
 }
 
 SlotHeader* StackCache::take() {
+  used_ = true;
   if (head_ == nullptr) {
     count_ = pool_->take_shared_batch(kRefill, &head_);
   }
@@ -448,7 +522,28 @@ void StackCache::trim(std::size_t keep) {
   count_ = keep;
 }
 
+int64_t StackCache::trim_pages_when_quiet(int64_t now_ns, int64_t grace_ns) {
+  if (used_) {
+    used_ = false;
+    trim_due_ns_ = now_ns + grace_ns;
+  }
+  if (trim_due_ns_ < 0 || now_ns < trim_due_ns_) return trim_due_ns_;
+  trim_due_ns_ = -1;
+  SlotHeader* slots[StackPool::kReleaseBatch];
+  std::size_t n = 0;
+  for (SlotHeader* h = head_; h != nullptr; h = h->next_free) {
+    slots[n++] = h;
+    if (n == StackPool::kReleaseBatch) {
+      pool_->trim_slots(slots, n);
+      n = 0;
+    }
+  }
+  pool_->trim_slots(slots, n);
+  return -1;
+}
+
 void StackCache::give(SlotHeader* h) {
+  used_ = true;
   h->next_free = head_;
   head_ = h;
   if (++count_ <= kMax) return;

@@ -13,8 +13,9 @@
 // Memory: slabs are mapped MAP_NORESERVE and MADV_NOHUGEPAGE, so a slot costs
 // only the pages its fiber touched (one 4 KiB page for an idle fiber). Slabs
 // are never unmapped while the runtime lives; a reused stack never faults,
-// unless its pages were given back while it sat idle (release_idle, the
-// runtime's bounded warm reserve: see "Giving memory back" in the .cc).
+// unless its pages were given back while it sat idle (release_idle, beyond
+// the runtime's bounded warm reserve; trim_idle, the reserve's pages below
+// its top one: see "Giving memory back" in the .cc).
 // Slots are handed out a chunk at a time, and a fresh chunk is readied in
 // bulk: every guard installed and every top page (control block, closure,
 // first frames) populated in one process_madvise each (see prepare_chunk).
@@ -102,11 +103,17 @@ class StackPool {
     uint64_t takeable = 0;
   };
 
+  // The shared list is two LIFO lists: warm slots (as their last fiber
+  // left them) and trimmed ones (trim_idle gave back their pages below the
+  // top one). Takes prefer warm slots, then trimmed, then released (rebuilt),
+  // then fresh ones.
+  //
   // Takes a free slot from the shared list, or a fresh one. Thread-safe, locks.
   SlotHeader* take_shared();
   // Returns `n` slots linked through next_free (head..tail) to the shared list.
   void give_shared(SlotHeader* head, SlotHeader* tail, std::size_t n);
-  // Moves up to `max` slots from the shared list into a chain; returns count.
+  // Moves up to `max` slots from the shared list into a chain (warm ones, or
+  // if there are none, trimmed ones); returns count.
   std::size_t take_shared_batch(std::size_t max, SlotHeader** head);
   // Takes up to `max` released slots, rebuilt and linked through next_free
   // (head returned); 0 if none.
@@ -125,19 +132,33 @@ class StackPool {
   void enable_release(uint64_t (*epoch_of)(SlotHeader*), void (*set_epoch)(SlotHeader*, uint64_t));
 
   // Gives back the pages of up to one batch (kReleaseBatch) of the shared
-  // list's slots beyond its first `keep`, with MADV_DONTNEED, and moves them
-  // off the list: a later take rebuilds one (one page fault) before carving
-  // fresh slots. Returns how many it released; 0 when there is nothing to
-  // do. Thread-safe; takes mu_ twice, never across the system call.
+  // list's slots beyond its first `keep` (warm ones first), with
+  // MADV_DONTNEED, and moves them off the list: a later take rebuilds one
+  // (one page fault) before carving fresh slots. Returns how many it
+  // released; 0 when there is nothing to do. Thread-safe; takes mu_ twice,
+  // never across the system call.
   std::size_t release_idle(std::size_t keep);
+  // Gives back the pages below the top one (which holds the header and
+  // control block) of up to one batch of warm slots, with MADV_DONTNEED,
+  // and moves them to the trimmed list, so a pooled slot costs what a fresh
+  // one does: one page. Returns how many it moved; 0 when no slot is warm.
+  // Thread-safe; takes mu_ twice, never across the system call.
+  std::size_t trim_idle();
+  // The same for `n` slots the caller owns (a cache's), left where they are.
+  void trim_slots(SlotHeader* const* slots, std::size_t n);
   static constexpr std::size_t kReleaseBatch = 1024;
   // Slots released and not taken again since.
   std::size_t slots_released() const { return released_count_.load(std::memory_order_relaxed); }
   // Counts the shared list's takes and gives (not releases): a release
   // waits until it has stopped moving. Relaxed.
   uint64_t activity() const { return activity_.load(std::memory_order_relaxed); }
-  // Free slots on the shared list (resident).
+  // Free slots on the shared list (resident), warm and trimmed.
   std::size_t shared_free() const { return shared_count_hint_.load(std::memory_order_relaxed); }
+  // Of those, the warm ones (trim_idle's work). Relaxed, a hint.
+  std::size_t warm_free() const { return warm_count_hint_.load(std::memory_order_relaxed); }
+  // Slots on the trimmed list: trimmed and not taken again since (and
+  // canary slots, which are never trimmed or released). Relaxed.
+  std::size_t slots_trimmed() const { return trimmed_count_hint_.load(std::memory_order_relaxed); }
 
   // Calls fn(SlotHeader*) for every slot ever handed out. For shutdown and
   // diagnostics; safe concurrently with spawns (sees a consistent subset).
@@ -167,8 +188,13 @@ class StackPool {
   Chunk* carve_chunk();
   void prepare_chunk(Chunk* c);
   void publish_shared_count() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    shared_count_hint_.store(shared_count_, std::memory_order_relaxed);
+    shared_count_hint_.store(warm_count_ + trimmed_count_, std::memory_order_relaxed);
+    warm_count_hint_.store(warm_count_, std::memory_order_relaxed);
+    trimmed_count_hint_.store(trimmed_count_, std::memory_order_relaxed);
   }
+  // Takes one slot off the shared list: a warm one, else a trimmed one;
+  // null if both are empty.
+  SlotHeader* pop_shared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A take or give of the shared list, for activity(). Under mu_, so a
   // plain load and store do.
   void note_activity() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -184,8 +210,10 @@ class StackPool {
   std::vector<Chunk*> chunks_ ABSL_GUARDED_BY(mu_);
   char* slab_cursor_ ABSL_GUARDED_BY(mu_) = nullptr;  // next unchunked slot base
   char* slab_end_ ABSL_GUARDED_BY(mu_) = nullptr;
-  SlotHeader* shared_free_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::size_t shared_count_ ABSL_GUARDED_BY(mu_) = 0;
+  SlotHeader* shared_free_ ABSL_GUARDED_BY(mu_) = nullptr;  // warm slots
+  std::size_t warm_count_ ABSL_GUARDED_BY(mu_) = 0;
+  SlotHeader* trimmed_free_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::size_t trimmed_count_ ABSL_GUARDED_BY(mu_) = 0;
   Chunk* shared_chunk_ ABSL_GUARDED_BY(mu_) = nullptr;  // for take_shared
   // Indexes of chunks with released slots (each listed once, while its
   // mask is non-zero), and the epoch every rebuilt slot starts at.
@@ -196,6 +224,8 @@ class StackPool {
   // Relaxed gauges for stats and for a cheap "anything to release?" check.
   std::atomic<std::size_t> released_count_{0};
   std::atomic<std::size_t> shared_count_hint_{0};
+  std::atomic<std::size_t> warm_count_hint_{0};
+  std::atomic<std::size_t> trimmed_count_hint_{0};
   std::atomic<uint64_t> activity_{0};
   // A copy of the slab table readable without the lock by the signal handler:
   // fixed capacity, entries published with release and never changed after.
@@ -217,6 +247,13 @@ class StackCache {
   void give(SlotHeader* h);
   // Gives all but the `keep` warmest slots to the shared list.
   void trim(std::size_t keep);
+  // Called by the idle owner: once no take or give has happened for
+  // `grace_ns` (from the first call that saw none), gives back the pages
+  // below each cached slot's top one (StackPool::trim_slots). Returns when
+  // that will be due, -1 if nothing is pending.
+  int64_t trim_pages_when_quiet(int64_t now_ns, int64_t grace_ns);
+  // Whether trim_pages_when_quiet has anything to do (saves a clock read).
+  bool trim_pending() const { return used_ || trim_due_ns_ >= 0; }
 
  private:
   static constexpr std::size_t kMax = 1024;   // spill above this...
@@ -226,6 +263,10 @@ class StackCache {
   SlotHeader* head_ = nullptr;
   std::size_t count_ = 0;
   StackPool::Chunk* chunk_ = nullptr;
+  // A take or give since the last trim_pages_when_quiet (a plain store on
+  // the path that already writes head_), and when the pages may go.
+  bool used_ = false;
+  int64_t trim_due_ns_ = -1;
 };
 
 template <typename Fn>

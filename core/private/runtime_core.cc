@@ -248,19 +248,30 @@ void RuntimeCore::release_slot(FiberControl* f) {
 std::size_t RuntimeCore::release_idle_stacks(StackCache& cache, int64_t* due_ns) {
   *due_ns = -1;
   cache.trim(kIdleCacheKeep);
-  if (pool_.shared_free() <= stack_reserve_) return 0;
+  // The worker's own cache: its pages go once this worker has spawned and
+  // ended nothing for a grace (the steady traffic it serves never shows in
+  // the pool's activity, so the pool's quiet says nothing about it).
+  int64_t now = -1;
+  if (cache.trim_pending()) {
+    now = monotonic_now_ns();
+    *due_ns = cache.trim_pages_when_quiet(now, kReleaseGraceNs);
+  }
+  if (pool_.shared_free() <= stack_reserve_ && pool_.warm_free() == 0) return 0;
   const uint64_t activity = pool_.activity();
-  const int64_t now = monotonic_now_ns();
+  if (now < 0) now = monotonic_now_ns();
   if (activity != release_seen_activity_.load(std::memory_order_relaxed)) {
     release_seen_activity_.store(activity, std::memory_order_relaxed);
     release_due_ns_.store(now + kReleaseGraceNs, std::memory_order_relaxed);
   }
   const int64_t due = release_due_ns_.load(std::memory_order_relaxed);
   if (now < due) {
-    *due_ns = due;
+    if (*due_ns < 0 || due < *due_ns) *due_ns = due;
     return 0;
   }
-  return pool_.release_idle(stack_reserve_);
+  // The surplus first, warm slots before trimmed ones; then the reserve
+  // keeps one page a slot (StackPool::trim_idle).
+  if (std::size_t released = pool_.release_idle(stack_reserve_); released != 0) return released;
+  return pool_.trim_idle();
 }
 
 void RuntimeCore::wake(FiberControl* f) {

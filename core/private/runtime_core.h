@@ -91,10 +91,12 @@ class RuntimeCore {
 
   // Called by an idle worker before it sleeps: trims its stack cache and,
   // once the pool has been quiet for kReleaseGraceNs, gives the memory of
-  // one batch of surplus pooled stacks back (see "Giving memory back" in
-  // stack_pool.cc). Returns how many it released; non-zero means "look for
-  // work, then come back for the next batch". Otherwise sets `*due_ns` to
-  // when a release will be due (or -1): the worker wakes then.
+  // one batch of surplus pooled stacks back, or when there is no surplus,
+  // trims one batch of the reserve to its top pages (see "Giving memory
+  // back" in stack_pool.cc). Returns how many it released or trimmed;
+  // non-zero means "look for work, then come back for the next batch".
+  // Otherwise sets `*due_ns` to when a release will be due (or -1): the
+  // worker wakes then.
   std::size_t release_idle_stacks(StackCache& cache, int64_t* due_ns);
   // Fibers woken from outside the runtime's workers (plain threads, the
   // offload pool, another runtime's fibers): Runtime::stats.
