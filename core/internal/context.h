@@ -148,8 +148,10 @@ class Context {
 
   // The saved stack pointer of a suspended context (the frame laid out in
   // jump_inline: rbp at +0x30, the resume address at +0x38); for the fiber
-  // dump's stack walk, which reads it racily (core/private/dump.cc).
-  void* saved_stack_pointer() const { return fctx_; }
+  // dump's stack walk, which reads it racily (core/private/dump.cc): its
+  // address, so that the read itself happens in the dump's uninstrumented
+  // code even where this accessor is not inlined (-O1 under TSan).
+  void* const* saved_stack_pointer_slot() const { return &fctx_; }
   // Drops the sanitizer state of a dead context (never the running one).
   // Idempotent; make() creates it again.
   void release();

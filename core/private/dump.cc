@@ -86,7 +86,7 @@ __attribute__((no_sanitize("address", "thread"), noinline)) Snapshot snapshot(
   const uint64_t e = f->epoch.load(std::memory_order_relaxed);
   s.site = f->wait_site;
   s.parked_ns = f->parked_ns;
-  s.saved_sp = f->ctx.saved_stack_pointer();
+  s.saved_sp = *f->ctx.saved_stack_pointer_slot();
   if ((e & 1) == 1 || s.site.kind == WaitKind::kOffload) {
     s.state = State::kWaiting;
   } else {
@@ -99,7 +99,8 @@ __attribute__((no_sanitize("address", "thread"), noinline)) std::vector<Worker*>
     RuntimeCore& rt, std::vector<FiberControl*>* running) {
   std::vector<Worker*> ws;
   for (int i = 0; i < rt.worker_count(); ++i) {
-    running->push_back(rt.worker(i)->current_fiber());
+    FiberControl* current = *rt.worker(i)->current_fiber_slot();  // read here, not in push_back
+    running->push_back(current);
     ws.push_back(rt.worker(i));
   }
   return ws;

@@ -85,6 +85,9 @@ class Worker {
   int index() const { return index_; }
   RuntimeCore* runtime() const { return rt_; }
   FiberControl* current_fiber() const { return current_; }
+  // current_'s address, for the dump's racy read from another thread
+  // (dump.cc): the read happens in its uninstrumented code.
+  FiberControl* const* current_fiber_slot() const { return &current_; }
   // True if another fiber is runnable here (next slot, RunQueue, yield
   // FIFO). On this worker's thread only. A fiber about to spin-wait should
   // rather park, and let that work run, when this is true.
