@@ -297,8 +297,9 @@ class Worker {
   FiberControl* pick_queued();
   FiberControl* pick_fair();
   // The Injector's oldest fiber, or null; hands the wake-up on if it leaves
-  // more behind (see worker.cc).
-  FiberControl* pop_injector();
+  // more behind (see worker.cc). `batch`: the RunQueue is empty, take a
+  // share of the Injector into it too.
+  FiberControl* pop_injector(bool batch);
   FiberControl* steal();
   void sleep();
   int poll_io();
@@ -393,6 +394,10 @@ class Worker {
   static constexpr uint32_t kMaxBatchMarks = 32;
   BatchMark batch_marks_[kMaxBatchMarks];
   uint32_t batch_mark_count_ = 0;
+  // The RunQueue indices of the last batch taken from the Injector
+  // (pop_injector); empty (lo == hi) when there is none.
+  int64_t pulled_lo_ = 0;
+  int64_t pulled_hi_ = 0;
   FiberControl* marked_spawner_ = nullptr;
   uint32_t waiting_spawners_ = 0;
   int64_t release_floor_ = INT64_MIN;
@@ -411,6 +416,9 @@ class Worker {
   int64_t coarse_now_ns_ = 0;
   int64_t started_ns_ = 0;
   uint32_t rng_;
+  // The runtime has this one worker: nobody steals from our RunQueue. Set
+  // by thread_main before the loop (worker_count is final by then).
+  bool alone_ = false;
   uint64_t id_next_ = 0;
   uint64_t id_end_ = 0;
   RunQueue<FiberControl> runq_;
