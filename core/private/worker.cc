@@ -96,7 +96,7 @@ constexpr int kStealRounds = 4;
 constexpr std::size_t kMaxStealBatch = 32;
 constexpr uint64_t kIdBlock = 1024;
 constexpr std::size_t kWokenSpreadBatch = 8;  // see place_woken_batch
-constexpr std::size_t kSpawnWakeDepth = 32;   // see requeue_spawned
+constexpr uint32_t kSpawnWakeDepth = 32;      // see requeue_spawned
 constexpr std::size_t kInjectorBatch = 128;   // see pop_injector
 
 thread_local Worker* t_worker = nullptr;
@@ -291,6 +291,13 @@ FiberControl* Worker::pop_yielded() {
   return f;
 }
 
+// Inline up to the emptiness check (a yield with nothing else to run looks
+// at the Injector every time); the rest is take_from_injector.
+[[gnu::always_inline]] inline FiberControl* Worker::pop_injector(bool batch) {
+  if (rt_->injector().empty()) return nullptr;
+  return take_from_injector(batch);
+}
+
 FiberControl* Worker::pick_fair() {
   // The coarse clock moves here too, so a busy worker that neither sleeps
   // nor fires timers still stamps its parks (a clock read every
@@ -400,10 +407,9 @@ FiberControl* Worker::release_waiting_spawner() {
 // is forgotten at the next batch attempt (the RunQueue has emptied by
 // then); until then a slot of it reused by a newer spawn only delays the
 // fair turn's look at the Injector, as long as our RunQueue stays busy.
-FiberControl* Worker::pop_injector(bool batch) {
+FiberControl* Worker::take_from_injector(bool batch) {
   Injector& inj = rt_->injector();
   if (batch) pulled_hi_ = pulled_lo_;
-  if (inj.empty()) return nullptr;
   std::size_t want = 1;
   if (batch) {
     want = inj.size_hint() / static_cast<std::size_t>(rt_->worker_count()) + 1;
@@ -702,8 +708,7 @@ void Worker::sweep_timers() {
   publish_timer_count();
 }
 
-void Worker::push_run_queue(FiberControl* f) {
-  if (runq_.push(f)) return;
+void Worker::spill_run_queue(FiberControl* f) {
   // Full: move the older half to the Injector in one batch (Go, Tokio),
   // taken with one CAS (RunQueue::take_oldest).
   FiberControl* head = nullptr;
@@ -732,13 +737,14 @@ void Worker::requeue(FiberControl* f) {
 // and every spawn paid a futex wake (weft_peer sleepers -n 300000, 2
 // workers: 226k futex calls, 200k context switches). So a spawn wakes a
 // sleeper only for the first fiber of its batch (a parent that spawns one
-// child and then computes must not hide it) and once kSpawnWakeDepth have
-// piled up here, enough for a thief to take a batch (half, up to 32).
+// child and then computes must not hide it) and after every further
+// kSpawnWakeDepth of the batch, enough for a thief to take a batch (half,
+// up to 32). Counted in the batch rather than read from the RunQueue's
+// size: that read took top_, the line the thieves' CAS moves, on every
+// spawn.
 void Worker::requeue_spawned(FiberControl* f) {
   push_run_queue(f);
-  if (spawn_batch_ == 1 || runq_.size_hint() >= kSpawnWakeDepth) {
-    rt_->idle_workers().notify_local();
-  }
+  if (spawn_batch_ % kSpawnWakeDepth == 1) rt_->idle_workers().notify_local();
 }
 
 void Worker::schedule_woken_slow(FiberControl* f, bool sample) {
@@ -791,12 +797,9 @@ void Worker::record_delay(FiberControl* f) {
   }
 }
 
-uint64_t Worker::next_fiber_id() {
-  if (id_next_ == id_end_) {
-    id_next_ = rt_->reserve_ids(kIdBlock);
-    id_end_ = id_next_ + kIdBlock;
-  }
-  return id_next_++;
+void Worker::reserve_id_block() {
+  id_next_ = rt_->reserve_ids(kIdBlock);
+  id_end_ = id_next_ + kIdBlock;
 }
 
 uint32_t Worker::next_random() {

@@ -175,7 +175,11 @@ class Worker {
   // it stale, for the next sweep. Any thread.
   void note_stale_timer() { timers_.note_stale(); }
   // Fiber ids come in blocks per worker (no shared counter line per spawn).
-  uint64_t next_fiber_id();
+  uint64_t next_fiber_id() {
+    if (id_next_ == id_end_) [[unlikely]]
+      reserve_id_block();
+    return id_next_++;
+  }
 
   // Puts f at the bottom of the RunQueue (spilling half to the Injector when
   // full) and lets a sleeping worker know there is work to steal.
@@ -300,6 +304,7 @@ class Worker {
   // more behind (see worker.cc). `batch`: the RunQueue is empty, take a
   // share of the Injector into it too.
   FiberControl* pop_injector(bool batch);
+  FiberControl* take_from_injector(bool batch);
   FiberControl* steal();
   void sleep();
   int poll_io();
@@ -311,7 +316,13 @@ class Worker {
     // Release, like the counters: read with acquire by Runtime::stats().
     counters_.timers.store(timers_.size(), std::memory_order_release);
   }
-  void push_run_queue(FiberControl* f);
+  // The RunQueue's push inline; a full queue (rare) spills out of line, so
+  // the common path saves no registers for it.
+  void push_run_queue(FiberControl* f) {
+    if (!runq_.push(f)) [[unlikely]]
+      spill_run_queue(f);
+  }
+  __attribute__((noinline)) void spill_run_queue(FiberControl* f);
   FiberControl* pop_yielded();
   void append_yielded(FiberControl* f);
   static void on_yielded(Handover* h);
@@ -359,6 +370,7 @@ class Worker {
 #endif
   }
   uint32_t next_random();
+  __attribute__((noinline)) void reserve_id_block();
 
   RuntimeCore* const rt_;
   const int index_;
