@@ -404,12 +404,13 @@ FiberControl* Worker::release_waiting_spawner() {
 // end; its index range (pulled_lo_, pulled_hi_) keeps the fair turn
 // (pick_fair) from taking newer Injector fibers while some of the batch
 // may remain: outside spawns start in push order on one worker. The range
-// is forgotten at the next batch attempt (the RunQueue has emptied by
-// then); until then a slot of it reused by a newer spawn only delays the
-// fair turn's look at the Injector, as long as our RunQueue stays busy.
+// is forgotten when our pops reach its start (pick_queued) and at the next
+// batch; while thieves have taken the rest of it, newer fibers at its
+// indices may delay the fair turn's look at the Injector until our
+// RunQueue drains (then the pick takes from the Injector anyway).
 FiberControl* Worker::take_from_injector(bool batch) {
   Injector& inj = rt_->injector();
-  if (batch) pulled_hi_ = pulled_lo_;
+  if (batch) pulled_lo_ = pulled_hi_ = INT64_MIN;
   std::size_t want = 1;
   if (batch) {
     want = inj.size_hint() / static_cast<std::size_t>(rt_->worker_count()) + 1;
@@ -457,7 +458,15 @@ FiberControl* Worker::take_from_injector(bool batch) {
   // Alone, nobody steals: the pop needs no fence (one locked instruction
   // less per pick on a runtime of one worker).
   if (runq_.size_hint() != 0) {
-    if (FiberControl* f = runq_.pop(/*no_thieves=*/alone_)) return f;
+    if (FiberControl* f = runq_.pop(/*no_thieves=*/alone_)) {
+      // Our pops reached the pulled batch's first index: none of it is
+      // left (see pop_injector). Forgotten here, before a push can reuse
+      // the index, so a stale range never keeps the fair turn from the
+      // Injector.
+      if (runq_.bottom_index() <= pulled_lo_) [[unlikely]]
+        pulled_lo_ = pulled_hi_ = INT64_MIN;
+      return f;
+    }
   }
   // Thieves may have emptied the queue under a batch: a waiting spawner
   // must not be left behind when we find nothing (size_since is exact now).

@@ -407,9 +407,9 @@ class Worker {
   BatchMark batch_marks_[kMaxBatchMarks];
   uint32_t batch_mark_count_ = 0;
   // The RunQueue indices of the last batch taken from the Injector
-  // (pop_injector); empty (lo == hi) when there is none.
-  int64_t pulled_lo_ = 0;
-  int64_t pulled_hi_ = 0;
+  // (pop_injector); INT64_MIN both when there is none.
+  int64_t pulled_lo_ = INT64_MIN;
+  int64_t pulled_hi_ = INT64_MIN;
   FiberControl* marked_spawner_ = nullptr;
   uint32_t waiting_spawners_ = 0;
   int64_t release_floor_ = INT64_MIN;
