@@ -172,13 +172,21 @@ void abandon_fiber(RuntimeCore* rt, FiberControl* f) { rt->abandon(f); }
 void start_fiber(RuntimeCore* rt, FiberControl* f) { rt->start(f); }
 void release_fiber_handle(FiberControl* f) { RuntimeCore::release_handle(f); }
 
+namespace {
+// Out of line: built here, the message's std::string made every spawn's
+// lookup save and restore four registers.
+[[noreturn, gnu::noinline, gnu::cold]] void throw_outside_runtime(const char* who) {
+  throw UsageError(std::string(who) +
+                   " called outside a weft runtime; use Runtime::spawn or weft::run");
+}
+}  // namespace
+
 RuntimeCore* current_runtime_or_throw(const char* who) {
-  RuntimeCore* rt = RuntimeCore::current();
-  if (rt == nullptr) {
-    throw UsageError(std::string(who) +
-                     " called outside a weft runtime; use Runtime::spawn or weft::run");
-  }
-  return rt;
+  // Worker::current() directly: RuntimeCore::current() would be a second call.
+  Worker* w = Worker::current();
+  if (w == nullptr) [[unlikely]]
+    throw_outside_runtime(who);
+  return w->runtime();
 }
 
 // Declared in fiber_api.h.

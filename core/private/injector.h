@@ -36,16 +36,36 @@ class Injector {
 
   // Pops the oldest fiber, or null.
   FiberControl* pop() {
-    if (empty()) return nullptr;
-    LockGuard lock(mu_);
-    FiberControl* f = head_;
-    if (f == nullptr) return nullptr;
-    head_ = f->next_ready;
-    if (head_ == nullptr) tail_ = nullptr;
-    len_.store(len_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    f->next_ready = nullptr;
+    FiberControl* f = nullptr;
+    pop_batch(1, &f);
     return f;
   }
+
+  // Pops up to `max` (>= 1) of the oldest fibers as a chain linked through
+  // next_ready, oldest first (the last one's link null), into *head; returns
+  // how many, 0 if none. One lock for the batch; the walk to the batch's end
+  // is done under it.
+  std::size_t pop_batch(std::size_t max, FiberControl** head) {
+    if (empty()) return 0;
+    LockGuard lock(mu_);
+    FiberControl* first = head_;
+    if (first == nullptr) return 0;
+    FiberControl* last = first;
+    std::size_t n = 1;
+    while (n < max && last->next_ready != nullptr) {
+      last = last->next_ready;
+      ++n;
+    }
+    head_ = last->next_ready;
+    if (head_ == nullptr) tail_ = nullptr;
+    last->next_ready = nullptr;
+    len_.store(len_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+    *head = first;
+    return n;
+  }
+
+  // Racy, like empty(): how many fibers the Injector holds.
+  std::size_t size_hint() const { return len_.load(std::memory_order_relaxed); }
 
   // Racy: may miss a push that is in flight. Callers that must not miss one
   // (a worker about to sleep) order it after their own seq_cst publication

@@ -157,7 +157,9 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   if (f->runtime != this) f->runtime = this;
   f->id = local ? w->next_fiber_id() : reserve_ids(1);
   f->invoke = nullptr;
-  f->destroy_result = nullptr;
+  // destroy_result and error are null already: release_slot cleared them
+  // (a fresh or rebuilt slot is built null). Clearing error here again
+  // cost a std::exception_ptr's release dance on every spawn.
   f->exit_hook = nullptr;
   f->result = nullptr;
   // Relaxed: the fiber is not shared until start() publishes it.
@@ -166,7 +168,6 @@ FiberControl* RuntimeCore::allocate(std::size_t task_bytes, std::size_t task_ali
   f->killed = false;
   f->timeouts = nullptr;
   f->timeout_deadline_ns = INT64_MAX;
-  f->error = nullptr;
   f->next_ready = nullptr;
   f->last_worker = nullptr;
   f->name[0] = '\0';
@@ -226,7 +227,8 @@ void RuntimeCore::release_slot(FiberControl* f) {
   if (f->destroy_result != nullptr) f->destroy_result(f);
   f->destroy_result = nullptr;
   f->error = nullptr;
-  if (!pool_.canary_intact(f)) {
+  // Most slots have a guard page and no canary: no call for them.
+  if (f->has_canary && !pool_.canary_intact(f)) [[unlikely]] {
     std::fprintf(stderr, "weft: fiber %llu overflowed its stack (size %zu bytes)\n",
                  static_cast<unsigned long long>(f->id), stack_size());
     std::abort();
@@ -274,7 +276,10 @@ std::size_t RuntimeCore::release_idle_stacks(StackCache& cache, int64_t* due_ns)
   return pool_.trim_idle();
 }
 
-void RuntimeCore::wake(FiberControl* f) {
+// RuntimeCore::wake's body, compiled into both of its entry points (the
+// member, and fiber_api.h's wake below, sync/'s and io/'s), so that the
+// latter is not a second call on every wake of a channel or a mutex.
+[[gnu::always_inline]] inline void RuntimeCore::wake_inline(FiberControl* f) {
   // One Worker::current() per wake; the common case (a fiber of ours woken
   // on one of our workers: the next slot) is inline, the rest out of line.
   Worker* w = Worker::current();
@@ -285,6 +290,8 @@ void RuntimeCore::wake(FiberControl* f) {
   }
   wake_external(f);
 }
+
+void RuntimeCore::wake(FiberControl* f) { wake_inline(f); }
 
 void RuntimeCore::wake_external(FiberControl* f) {
   // A waker from outside (a plain thread, or another runtime's worker)
@@ -453,6 +460,6 @@ bool try_claim(FiberControl* f, uint64_t token) { return f->runtime->try_claim(f
 bool try_claim_exclusive(FiberControl* f, uint64_t token) {
   return f->runtime->try_claim_exclusive(f, token);
 }
-void wake(FiberControl* f) { f->runtime->wake(f); }
+void wake(FiberControl* f) { f->runtime->wake_inline(f); }
 
 }  // namespace weft::internal

@@ -50,6 +50,9 @@ class RuntimeCore {
 
   // Makes a parked fiber runnable again, from any thread.
   void wake(FiberControl* f);
+  // wake's body, defined (always inline) in runtime_core.cc and callable
+  // there only: fiber_api.h's wake uses it.
+  void wake_inline(FiberControl* f);
   // Wakes f if it is still parked with `token` (see FiberControl::epoch):
   // try_claim, then wake.
   bool try_wake(FiberControl* f, uint64_t token);

@@ -96,7 +96,8 @@ constexpr int kStealRounds = 4;
 constexpr std::size_t kMaxStealBatch = 32;
 constexpr uint64_t kIdBlock = 1024;
 constexpr std::size_t kWokenSpreadBatch = 8;  // see place_woken_batch
-constexpr std::size_t kSpawnWakeDepth = 32;   // see requeue_spawned
+constexpr uint32_t kSpawnWakeDepth = 32;      // see requeue_spawned
+constexpr std::size_t kInjectorBatch = 128;   // see pop_injector
 
 thread_local Worker* t_worker = nullptr;
 
@@ -150,6 +151,8 @@ void Worker::join_thread() {
 
 void Worker::thread_main() {
   t_worker = this;
+  // Every worker was built before the first one started.
+  alone_ = rt_->worker_count() == 1;
   int* hook_gate = hook_gate_of_this_thread();
   if (hook_gate != nullptr) *hook_gate = 1;
   // The kernel rounds a sleeping thread's timeouts up by its timer slack (50 us
@@ -288,6 +291,13 @@ FiberControl* Worker::pop_yielded() {
   return f;
 }
 
+// Inline up to the emptiness check (a yield with nothing else to run looks
+// at the Injector every time); the rest is take_from_injector.
+[[gnu::always_inline]] inline FiberControl* Worker::pop_injector(bool batch) {
+  if (rt_->injector().empty()) return nullptr;
+  return take_from_injector(batch);
+}
+
 FiberControl* Worker::pick_fair() {
   // The coarse clock moves here too, so a busy worker that neither sleeps
   // nor fires timers still stamps its parks (a clock read every
@@ -301,20 +311,24 @@ FiberControl* Worker::pick_fair() {
   // A spawner waiting for its batch to start waits no longer than this: a
   // busy worker's RunQueue may never drain below the batch.
   if (waiting_spawners_ != 0) return release_waiting_spawner();
-  if (FiberControl* f = pop_injector()) return f;
+  // Outside work keeps its order: while some of a batch taken from the
+  // Injector may still be in our RunQueue, the rest of the Injector waits
+  // behind it (see pop_injector).
+  if (runq_.size_between(pulled_lo_, pulled_hi_) == 0) {
+    if (FiberControl* f = pop_injector(/*batch=*/false)) return f;
+  }
   return pop_yielded();
 }
 
 void Worker::seal_spawn_batch_slow() {
-  const bool alone = rt_->worker_count() == 1;
-  runq_.reverse_since(spawn_batch_base_, /*no_thieves=*/alone);
+  runq_.reverse_since(spawn_batch_base_, /*no_thieves=*/alone_);
   // While reverse_since held the batch, the RunQueue looked empty: a worker
   // that was about to sleep may have re-checked it then (Worker::sleep) and
   // gone to sleep beside our work. The fence in notify_global pairs with
   // the one in its re-check: either it saw the batch, or we see it asleep
   // and wake it. (StealStressTest.IdleWorkerStealsCpuBoundFibers under TSan
   // on a busy machine lost its thief this way.)
-  if (!alone) rt_->idle_workers().notify_global();
+  if (!alone_) rt_->idle_workers().notify_global();
   // A spawn from the scheduler loop (a hand-over) has no spawner to hold
   // back; a spawner that sealed the batch below too keeps its older mark.
   if (current_ == nullptr || batch_mark_count_ == kMaxBatchMarks) return;
@@ -377,13 +391,55 @@ FiberControl* Worker::release_waiting_spawner() {
 // leaves more behind wakes the next worker itself; notify_global does
 // nothing if one is searching or none sleeps, and the fence it pays is only
 // paid while the Injector holds more than one.
-FiberControl* Worker::pop_injector() {
+//
+// With `batch` (our RunQueue is empty: the search and the pick after an
+// empty pop, not the fair turn), we take a share of the Injector at once,
+// as Go's globrunqget does: up to its length over the worker count, plus
+// one, at most kInjectorBatch. The first runs now; the rest go to our
+// RunQueue newest first, so our pops take them oldest first and thieves
+// can take them. One lock (and one fence) for the batch: a warm re-spawn
+// of 100k fibers that spilled past the RunQueue paid a lock, an unlock and
+// a fence per fiber coming back. The share leaves work for the others.
+// Taken only when the RunQueue is empty, so the batch sits at its oldest
+// end; its index range (pulled_lo_, pulled_hi_) keeps the fair turn
+// (pick_fair) from taking newer Injector fibers while some of the batch
+// may remain: outside spawns start in push order on one worker. The range
+// is forgotten when our pops reach its start (pick_queued) and at the next
+// batch; while thieves have taken the rest of it, newer fibers at its
+// indices may delay the fair turn's look at the Injector until our
+// RunQueue drains (then the pick takes from the Injector anyway).
+FiberControl* Worker::take_from_injector(bool batch) {
   Injector& inj = rt_->injector();
-  if (inj.empty()) return nullptr;
-  FiberControl* f = inj.pop();
-  if (f == nullptr) return nullptr;
-  WorkerCounters::bump(counters_.injector_pops);
-  if (!inj.empty()) rt_->idle_workers().notify_global();
+  if (batch) pulled_lo_ = pulled_hi_ = INT64_MIN;
+  std::size_t want = 1;
+  if (batch) {
+    want = inj.size_hint() / static_cast<std::size_t>(rt_->worker_count()) + 1;
+    want = std::min({want, kInjectorBatch, runq_.capacity() / 2});
+  }
+  FiberControl* f = nullptr;
+  const std::size_t n = inj.pop_batch(want, &f);
+  if (n == 0) return nullptr;
+  WorkerCounters::bump(counters_.injector_pops, n);
+  if (n > 1) {
+    FiberControl* newest_first = nullptr;
+    for (FiberControl* g = f->next_ready; g != nullptr;) {
+      FiberControl* older = newest_first;
+      newest_first = g;
+      g = g->next_ready;
+      newest_first->next_ready = older;
+    }
+    f->next_ready = nullptr;
+    pulled_lo_ = runq_.bottom_index();
+    while (FiberControl* g = newest_first) {
+      newest_first = g->next_ready;  // read first: once pushed, g may be stolen
+      g->next_ready = nullptr;
+      push_run_queue(g);
+    }
+    pulled_hi_ = runq_.bottom_index();
+  }
+  // The fence is paid once per batch; with n > 1 the RunQueue we just
+  // filled is work a sleeper can steal.
+  if (n > 1 || !inj.empty()) rt_->idle_workers().notify_global();
   return f;
 }
 
@@ -399,8 +455,18 @@ FiberControl* Worker::pop_injector() {
   // Exact here, not a hint: only we move bottom_, and top_ only grows, so a
   // stale top_ can only overstate the size. Zero means pop() would find
   // nothing.
+  // Alone, nobody steals: the pop needs no fence (one locked instruction
+  // less per pick on a runtime of one worker).
   if (runq_.size_hint() != 0) {
-    if (FiberControl* f = runq_.pop()) return f;
+    if (FiberControl* f = runq_.pop(/*no_thieves=*/alone_)) {
+      // Our pops reached the pulled batch's first index: none of it is
+      // left (see pop_injector). Forgotten here, before a push can reuse
+      // the index, so a stale range never keeps the fair turn from the
+      // Injector.
+      if (runq_.bottom_index() <= pulled_lo_) [[unlikely]]
+        pulled_lo_ = pulled_hi_ = INT64_MIN;
+      return f;
+    }
   }
   // Thieves may have emptied the queue under a batch: a waiting spawner
   // must not be left behind when we find nothing (size_since is exact now).
@@ -408,7 +474,7 @@ FiberControl* Worker::pop_injector() {
     if (FiberControl* f = take_released_spawner()) return f;
   }
   if (FiberControl* f = pop_yielded()) return f;
-  return pop_injector();
+  return pop_injector(/*batch=*/true);
 }
 
 FiberControl* Worker::pick_local_slow(bool fair_turn) {
@@ -491,7 +557,7 @@ FiberControl* Worker::steal() {
     }
     // Still counted as searching, so pop_injector's notify leaves the
     // wake to end_search below: one wake, not two.
-    if (FiberControl* f = pop_injector()) {
+    if (FiberControl* f = pop_injector(/*batch=*/true)) {
       idle.end_search(true);
       return f;
     }
@@ -651,23 +717,19 @@ void Worker::sweep_timers() {
   publish_timer_count();
 }
 
-void Worker::push_run_queue(FiberControl* f) {
-  if (runq_.push(f)) return;
-  // Full: move the older half to the Injector in one batch (Go, Tokio).
+void Worker::spill_run_queue(FiberControl* f) {
+  // Full: move the older half to the Injector in one batch (Go, Tokio),
+  // taken with one CAS (RunQueue::take_oldest).
   FiberControl* head = nullptr;
   FiberControl* tail = nullptr;
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < runq_.capacity() / 2; ++i) {
-    FiberControl* g = runq_.steal();
-    if (g == nullptr) break;
+  std::size_t n = runq_.take_oldest(runq_.capacity() / 2, [&](FiberControl* g) {
     if (head == nullptr) {
       head = g;
     } else {
       tail->next_ready = g;
     }
     tail = g;
-    ++n;
-  }
+  });
   if (n != 0) rt_->injector().push_batch(head, tail, n);
   if (!runq_.push(f)) rt_->injector().push(f);
   rt_->idle_workers().notify_global();
@@ -684,13 +746,14 @@ void Worker::requeue(FiberControl* f) {
 // and every spawn paid a futex wake (weft_peer sleepers -n 300000, 2
 // workers: 226k futex calls, 200k context switches). So a spawn wakes a
 // sleeper only for the first fiber of its batch (a parent that spawns one
-// child and then computes must not hide it) and once kSpawnWakeDepth have
-// piled up here, enough for a thief to take a batch (half, up to 32).
+// child and then computes must not hide it) and after every further
+// kSpawnWakeDepth of the batch, enough for a thief to take a batch (half,
+// up to 32). Counted in the batch rather than read from the RunQueue's
+// size: that read took top_, the line the thieves' CAS moves, on every
+// spawn.
 void Worker::requeue_spawned(FiberControl* f) {
   push_run_queue(f);
-  if (spawn_batch_ == 1 || runq_.size_hint() >= kSpawnWakeDepth) {
-    rt_->idle_workers().notify_local();
-  }
+  if (spawn_batch_ % kSpawnWakeDepth == 1) rt_->idle_workers().notify_local();
 }
 
 void Worker::schedule_woken_slow(FiberControl* f, bool sample) {
@@ -743,12 +806,9 @@ void Worker::record_delay(FiberControl* f) {
   }
 }
 
-uint64_t Worker::next_fiber_id() {
-  if (id_next_ == id_end_) {
-    id_next_ = rt_->reserve_ids(kIdBlock);
-    id_end_ = id_next_ + kIdBlock;
-  }
-  return id_next_++;
+void Worker::reserve_id_block() {
+  id_next_ = rt_->reserve_ids(kIdBlock);
+  id_end_ = id_next_ + kIdBlock;
 }
 
 uint32_t Worker::next_random() {

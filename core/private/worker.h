@@ -178,7 +178,11 @@ class Worker {
   // it stale, for the next sweep. Any thread.
   void note_stale_timer() { timers_.note_stale(); }
   // Fiber ids come in blocks per worker (no shared counter line per spawn).
-  uint64_t next_fiber_id();
+  uint64_t next_fiber_id() {
+    if (id_next_ == id_end_) [[unlikely]]
+      reserve_id_block();
+    return id_next_++;
+  }
 
   // Puts f at the bottom of the RunQueue (spilling half to the Injector when
   // full) and lets a sleeping worker know there is work to steal.
@@ -300,8 +304,10 @@ class Worker {
   FiberControl* pick_queued();
   FiberControl* pick_fair();
   // The Injector's oldest fiber, or null; hands the wake-up on if it leaves
-  // more behind (see worker.cc).
-  FiberControl* pop_injector();
+  // more behind (see worker.cc). `batch`: the RunQueue is empty, take a
+  // share of the Injector into it too.
+  FiberControl* pop_injector(bool batch);
+  FiberControl* take_from_injector(bool batch);
   FiberControl* steal();
   void sleep();
   int poll_io();
@@ -313,7 +319,13 @@ class Worker {
     // Release, like the counters: read with acquire by Runtime::stats().
     counters_.timers.store(timers_.size(), std::memory_order_release);
   }
-  void push_run_queue(FiberControl* f);
+  // The RunQueue's push inline; a full queue (rare) spills out of line, so
+  // the common path saves no registers for it.
+  void push_run_queue(FiberControl* f) {
+    if (!runq_.push(f)) [[unlikely]]
+      spill_run_queue(f);
+  }
+  __attribute__((noinline)) void spill_run_queue(FiberControl* f);
   FiberControl* pop_yielded();
   void append_yielded(FiberControl* f);
   static void on_yielded(Handover* h);
@@ -361,6 +373,7 @@ class Worker {
 #endif
   }
   uint32_t next_random();
+  __attribute__((noinline)) void reserve_id_block();
 
   RuntimeCore* const rt_;
   const int index_;
@@ -396,6 +409,10 @@ class Worker {
   static constexpr uint32_t kMaxBatchMarks = 32;
   BatchMark batch_marks_[kMaxBatchMarks];
   uint32_t batch_mark_count_ = 0;
+  // The RunQueue indices of the last batch taken from the Injector
+  // (pop_injector); INT64_MIN both when there is none.
+  int64_t pulled_lo_ = INT64_MIN;
+  int64_t pulled_hi_ = INT64_MIN;
   FiberControl* marked_spawner_ = nullptr;
   uint32_t waiting_spawners_ = 0;
   int64_t release_floor_ = INT64_MIN;
@@ -414,6 +431,9 @@ class Worker {
   int64_t coarse_now_ns_ = 0;
   int64_t started_ns_ = 0;
   uint32_t rng_;
+  // The runtime has this one worker: nobody steals from our RunQueue. Set
+  // by thread_main before the loop (worker_count is final by then).
+  bool alone_ = false;
   uint64_t id_next_ = 0;
   uint64_t id_end_ = 0;
   RunQueue<FiberControl> runq_;

@@ -65,6 +65,32 @@ TEST(InjectorTest, BatchKeepsItsOrderBehindWhatIsQueued) {
   EXPECT_TRUE(inj.empty());
 }
 
+TEST(InjectorTest, PopBatchTakesTheOldestUpToMax) {
+  auto nodes = Nodes(6);
+  Injector inj;
+  Chain(nodes.get(), 0, 6);
+  inj.push_batch(&nodes[0], &nodes[5], 6);
+  EXPECT_EQ(inj.size_hint(), 6u);
+  FiberControl* head = nullptr;
+  ASSERT_EQ(inj.pop_batch(4, &head), 4u);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(head, &nodes[i]) << "batch entry " << i;
+    head = head->next_ready;
+  }
+  EXPECT_EQ(head, nullptr) << "the batch's last fiber still links into the list";
+  EXPECT_EQ(inj.size_hint(), 2u);
+  // Fewer left than asked for: what there is; then nothing.
+  ASSERT_EQ(inj.pop_batch(10, &head), 2u);
+  EXPECT_EQ(head, &nodes[4]);
+  EXPECT_EQ(head->next_ready, &nodes[5]);
+  EXPECT_EQ(nodes[5].next_ready, nullptr);
+  EXPECT_TRUE(inj.empty());
+  EXPECT_EQ(inj.pop_batch(10, &head), 0u);
+  // The tail went with the last batch: a new push starts a fresh list.
+  inj.push(&nodes[0]);
+  EXPECT_EQ(inj.pop(), &nodes[0]);
+}
+
 // Emptying the list and filling it again: the tail must not keep pointing at
 // a fiber that left (it would link new pushes behind a popped node).
 TEST(InjectorTest, RefillAfterDrain) {

@@ -164,6 +164,43 @@ TEST_F(RunQueueTest, ReverseSinceLeavesWhatThievesTook) {
   EXPECT_EQ(q.pop(), nullptr);
 }
 
+TEST_F(RunQueueTest, TakeOldestTakesFromTheTopOldestFirst) {
+  RunQueue<int> q(8);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(q.push(item(i)));
+  EXPECT_EQ(q.steal(), item(0));
+  std::vector<int*> taken;
+  EXPECT_EQ(q.take_oldest(4, [&](int* p) { taken.push_back(p); }), 4u);
+  EXPECT_EQ(taken, (std::vector<int*>{item(1), item(2), item(3), item(4)}));
+  EXPECT_EQ(q.size_hint(), 3u);
+  // The freed slots take pushes again; the rest is where it was.
+  for (int i = 8; i < 13; ++i) ASSERT_TRUE(q.push(item(i)));
+  EXPECT_FALSE(q.push(item(13)));
+  EXPECT_EQ(q.steal(), item(5));
+  EXPECT_EQ(q.pop(), item(12));
+  // Asking for more than there is takes what there is.
+  taken.clear();
+  EXPECT_EQ(q.take_oldest(100, [&](int* p) { taken.push_back(p); }), 6u);
+  EXPECT_EQ(taken.front(), item(6));
+  EXPECT_EQ(taken.back(), item(11));
+  EXPECT_EQ(q.take_oldest(100, [&](int*) { ADD_FAILURE() << "took from an empty queue"; }), 0u);
+  EXPECT_EQ(q.pop(), nullptr);
+}
+
+TEST_F(RunQueueTest, PopWithoutThievesIsLifoAndMeetsTakeOldest) {
+  RunQueue<int> q(4);
+  for (int round = 0; round < 3; ++round) {  // around the ring
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(q.push(item(i)));
+    EXPECT_EQ(q.pop(/*no_thieves=*/true), item(3));
+    int* oldest = nullptr;
+    EXPECT_EQ(q.take_oldest(1, [&](int* p) { oldest = p; }), 1u);
+    EXPECT_EQ(oldest, item(0));
+    EXPECT_EQ(q.pop(/*no_thieves=*/true), item(2));
+    EXPECT_EQ(q.pop(/*no_thieves=*/true), item(1));
+    EXPECT_EQ(q.pop(/*no_thieves=*/true), nullptr);
+    EXPECT_EQ(q.size_hint(), 0u);
+  }
+}
+
 // n items, a RunQueue, and three thieves stealing from it until the owner
 // is done; counts how often each item was taken (by the owner's take() or a
 // thief) so a test can check that every item was taken exactly once.
@@ -286,6 +323,29 @@ TEST(RunQueueConcurrencyTest, OwnerAndThievesTakeEveryItemExactlyOnce) {
     }
   }
   w.finish_and_check();
+}
+
+TEST(RunQueueConcurrencyTest, SpillsUnderThievesTakeEveryItemExactlyOnce) {
+  // The owner pushes; when the ring is full it spills the older half with
+  // take_oldest, as Worker::push_run_queue does, while three thieves steal
+  // from the same end: the one CAS must neither lose nor duplicate an item,
+  // and a spill comes out in push order.
+  const int kItems = static_cast<int>(test::Scaled(2000000));
+  ThievesAtWork w(kItems, 64);
+  RunQueue<int>& q = w.queue();
+  int out_of_order = 0;
+  for (int i = 0; i < kItems; ++i) {
+    while (!q.push(w.item(i))) {
+      int last = -1;
+      q.take_oldest(q.capacity() / 2, [&](int* p) {
+        if (*p < last) ++out_of_order;
+        last = *p;
+        w.take(p);
+      });
+    }
+  }
+  w.finish_and_check();
+  EXPECT_EQ(out_of_order, 0);
 }
 
 }  // namespace

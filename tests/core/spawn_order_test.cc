@@ -193,6 +193,29 @@ TEST(SpawnOrderTest, OutsideSpawnsStartInTheOrderTheyWerePushed) {
             (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}));
 }
 
+TEST(SpawnOrderTest, OutsideSpawnsPastTheRunQueueStillStartInPushOrder) {
+  // A worker takes the Injector's fibers a batch at a time into its
+  // RunQueue (Worker::pop_injector); with a small ring the batches are
+  // small and many, and they still start in the order they were pushed.
+  constexpr int kFibers = 100;
+  std::vector<int> order;
+  {
+    Runtime rt({.workers = 1, .run_queue_capacity = 8});
+    std::atomic<bool> go{false};
+    auto gate = rt.spawn([&] {
+      while (!go.load(std::memory_order_acquire)) weft::yield();
+    });
+    std::vector<Fiber<void>> fibers;
+    for (int i = 0; i < kFibers; ++i) fibers.push_back(rt.spawn([&order, i] { order.push_back(i); }));
+    go.store(true, std::memory_order_release);
+    gate.join();
+    for (auto& f : fibers) f.join();
+  }
+  std::vector<int> expected(kFibers);
+  for (int i = 0; i < kFibers; ++i) expected[i] = i;
+  EXPECT_EQ(order, expected);
+}
+
 TEST(SpawnOrderTest, AFiberThatKeepsSpawningAndYieldingDoesNotHoldBackAnOlderOne) {
   // New batches go in front of older work, but a yield still goes to the
   // back of the line: an older runnable fiber gets a turn in every round of
