@@ -28,6 +28,7 @@ function(weft_test_pch)
   add_library(weft_test_pch OBJECT ${PROJECT_SOURCE_DIR}/tests/testing/test_pch.cc)
   target_link_libraries(weft_test_pch PRIVATE weft::weft weft_core_private weft_flags
                         GTest::gtest)
+  target_compile_options(weft_test_pch PRIVATE ${WEFT_TEST_COMPILE_OPTIONS})
   target_precompile_headers(weft_test_pch PRIVATE
     <algorithm> <atomic> <chrono> <cstdint> <functional> <memory> <mutex> <optional> <string>
     <thread> <utility> <vector>
@@ -47,6 +48,7 @@ function(weft_cc_test)
   add_executable(${W_NAME} ${W_SRCS})
   target_link_libraries(${W_NAME} PRIVATE ${W_DEPS} weft_core_private weft_flags GTest::gtest
                         GTest::gtest_main)
+  target_compile_options(${W_NAME} PRIVATE ${WEFT_TEST_COMPILE_OPTIONS})
   if(TARGET weft_test_pch)
     target_precompile_headers(${W_NAME} REUSE_FROM weft_test_pch)
   endif()

@@ -205,7 +205,9 @@ TEST(TimerHeapTest, RandomAddsRemovesAndPopsMatchAReference) {
       }
     }
     ASSERT_EQ(heap.size(), ref.size());
-    if (!ref.empty()) ASSERT_EQ(heap.next_deadline(), ref.begin()->first);
+    if (!ref.empty()) {
+      ASSERT_EQ(heap.next_deadline(), ref.begin()->first);
+    }
   }
 }
 
@@ -243,7 +245,9 @@ TEST(TimerHeapTest, RemoveStaleKeepsTheLiveInDeadlineOrder) {
   ASSERT_EQ(due.size(), 2499u);
   for (std::size_t i = 0; i < due.size(); ++i) {
     EXPECT_EQ(due[i].token % 2, 0u);
-    if (i > 0) EXPECT_LE(due[i - 1].deadline_ns, due[i].deadline_ns);
+    if (i > 0) {
+      EXPECT_LE(due[i - 1].deadline_ns, due[i].deadline_ns);
+    }
   }
 }
 
