@@ -16,7 +16,7 @@
 #      its flags
 # Steps 3-4 are skipped with --quick (the inner loop: release only). Runs every
 # step it can, prints a summary with each step's time, and exits non-zero if
-# any step failed. Under 20 minutes on 2 idle cores from a clean clone; the
+# any step failed. About 20-22 minutes on 2 idle cores from a clean clone; the
 # sanitizer builds are most of it. Why two compilers: g++ is the one users
 # build releases with; clang's ASan found a use-after-scope g++'s missed, and
 # only clang has the thread-safety analysis.
