@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "weft/tests/testing/runtime_fixture.h"
 #include "weft/weft.h"
 
 namespace weft::internal {
@@ -425,16 +426,6 @@ TEST(StackPoolReleaseDeathTest, AReleasedSlotKeepsItsGuard) {
       "");
 }
 
-// Resident memory of the whole process, from /proc/self/statm.
-int64_t rss_bytes() {
-  long total = 0, resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return -1;
-  if (std::fscanf(f, "%ld %ld", &total, &resident) != 2) resident = -1;
-  std::fclose(f);
-  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
-}
-
 #if defined(WEFT_TSAN)
 constexpr bool kSanitized = true;  // shadow memory is never given back
 // TSan counts live fibers as threads (8128 at most), and each fresh one
@@ -456,20 +447,20 @@ TEST(RuntimeMemoryTest, ABurstsStacksAreGivenBackOnceItEnds) {
     SCOPED_TRACE(workers);
     Runtime rt({.workers = workers, .stack_reserve = 256});
     rt.spawn([] {}).join();  // the runtime's own start-up memory is baseline
-    const int64_t baseline = rss_bytes();
+    const int64_t baseline = test::RssBytes();
     int64_t peak = 0;
     rt.spawn([&] {
         std::vector<Fiber<void>> fs(kBurst);
         for (auto& f : fs) f = spawn([] { sleep_for(absl::Milliseconds(50)); });
-        peak = rss_bytes();
+        peak = test::RssBytes();
         for (auto& f : fs) f.join();
       }).join();
     EXPECT_GT(peak - baseline, int64_t{kBurst} * 4096 / 2) << "the burst touched no stacks?";
     // The workers are idle now: within two seconds the surplus is released.
-    int64_t now = rss_bytes();
+    int64_t now = test::RssBytes();
     auto start = std::chrono::steady_clock::now();
     while (std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
-      now = rss_bytes();
+      now = test::RssBytes();
       if (rt.stats().stacks_released + 256 + 64 * workers >= kBurst &&
           now - baseline < (10 << 20)) {
         break;

@@ -27,15 +27,7 @@ namespace {
 using net::Server;
 using net::TcpStream;
 
-// Resident memory of the whole process, from /proc/self/statm.
-int64_t RssBytes() {
-  long total = 0, resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return -1;
-  if (std::fscanf(f, "%ld %ld", &total, &resident) != 2) resident = -1;
-  std::fclose(f);
-  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
-}
+using test::RssBytes;
 
 // Both ends of every connection are in this process: 2 fds each, within
 // the fd limit of 20000. Under TSan every fiber stack counts as a thread

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -81,6 +82,16 @@ inline std::map<int, std::string> OpenFds() {
 
 // How many fds the process has open.
 inline int CountOpenFds() { return static_cast<int>(OpenFds().size()); }
+
+// Resident memory of the whole process, from /proc/self/statm; -1 if unread.
+inline int64_t RssBytes() {
+  long total = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  if (std::fscanf(f, "%ld %ld", &total, &resident) != 2) resident = -1;
+  std::fclose(f);
+  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
 
 // Fails the test if fibers of `rt` other than those that are finishing
 // stay alive for `grace`; names them. Call from a plain thread, after the
