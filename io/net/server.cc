@@ -225,6 +225,18 @@ void linger(int fd) {
   }
 }
 
+// Runs a connection's handler. A std::exception it throws is reported and
+// ends the connection; weft::FiberExit is no std::exception, so a kill
+// unwinds on through.
+template <typename Handler, typename Stream>
+void run_handler(const Handler& handler, Stream& stream) {
+  try {
+    handler(stream);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft::net::Server: a handler threw: %s\n", e.what());
+  }
+}
+
 // The stream-specific part of a connection (State::Runner).
 template <typename StreamT>
 Server::State::Runner make_runner(std::function<void(StreamT&)> handler) {
@@ -234,12 +246,7 @@ Server::State::Runner make_runner(std::function<void(StreamT&)> handler) {
     // Declared after the stream, so it runs before the stream closes (also
     // when the fiber unwinds from a kill).
     absl::Cleanup release = [&] { st.release(c, stream.timed_out()); };
-    try {
-      handler(stream);
-    } catch (const std::exception& e) {
-      // weft::FiberExit is no std::exception: a kill unwinds on through.
-      std::fprintf(stderr, "weft::net::Server: a handler threw: %s\n", e.what());
-    }
+    run_handler(handler, stream);
     c.handler_done.store(true, std::memory_order_relaxed);
     // Acquire: pairs with the release in stop().
     if (c.drain.draining.load(std::memory_order_acquire) && stream.is_open()) linger(stream.fd());
@@ -272,11 +279,7 @@ Server::State::Runner make_tls_runner(TlsContext ctx, Server::TlsHandler handler
         st.configure(stream, c, accepted_at);
         // Declared after the stream, so it runs before the stream closes.
         absl::Cleanup release = [&] { st.release(c, stream.timed_out()); };
-        try {
-          handler(stream);
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "weft::net::Server: a handler threw: %s\n", e.what());
-        }
+        run_handler(handler, stream);
         c.handler_done.store(true, std::memory_order_relaxed);
         if (!stream.is_open()) return;
         // close_notify, so the client reads a clean end rather than a
