@@ -149,8 +149,9 @@ struct WorkerStats {
   // stays at the number of timed waiters (at most twice it, plus 64, with
   // several workers), whatever the request rate and timeout.
   uint64_t timers = 0;
-  // Times this worker was blocked (RuntimeOptions::handoff_threshold) with
-  // fibers queued behind the blocking one, and they were given to others.
+  // Times fibers queued behind a blocked fiber on this worker
+  // (RuntimeOptions::handoff_threshold) were given to others; one long
+  // call may count several, when it woke more before blocking.
   uint64_t handoffs = 0;
   // Why fibers became runnable here: the poller reported their fd ready
   // (a poll by this worker), their timer fired (sleep, a deadline), or a

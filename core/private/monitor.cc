@@ -19,11 +19,11 @@
 // switch's other bookkeeping).
 //
 // Ticks. While some worker has run one fiber since the monitor's last look
-// and an action on it is still due, the monitor looks every quarter of the
-// smallest threshold (250 us for the 1 ms hand-off); while every worker
-// moves on between looks, it doubles the interval up to the threshold
-// itself. So it acts between 1x and about 2.25x the threshold after an
-// episode starts. A fixed quarter-threshold tick cost too much on these
+// and an action on it is still due, the monitor sleeps until that action
+// is due, at least a quarter of the smallest threshold (250 us for the 1 ms
+// hand-off) and at most the threshold; while every worker moves on between
+// looks, it doubles the interval up to the threshold itself. So it acts
+// between 1x and about 2.25x the threshold after an episode starts. A fixed quarter-threshold tick cost too much on these
 // VMs: skynet on 2 workers woke the monitor ~2,500 times a second, for
 // about 6% of the process's CPU (a futex sleep and wake-up cost ~16 us
 // here). When every worker sleeps (IdleWorkers counts
@@ -54,12 +54,17 @@
 // on at most one worker; the RunQueue keeps its owner/thief rules (the
 // monitor never pushes or pops it). The worker rejoins by itself: when the
 // call returns, the fiber goes on, and the next pick finds whatever is left.
-// Counted once per episode (WorkerStats::handoffs), when there was work.
-// Not handed over: the blocked worker's timer heap (owner-only too, and
-// its adds and removes run outside scheduler sections), so a fiber that
-// parked there with a deadline wakes only when the worker returns; and
-// what lands in its private queues later in the same episode (only the
-// blocked thread itself puts anything there).
+// The fiber may go on filling the private slots after a hand-off (it sets
+// an Event, waking a hundred fibers one at a time into its next slot, and
+// only then makes the blocking call), so the monitor tries again in the
+// same episode: a quarter threshold later if it found the worker in a
+// section, else after as long again as the episode has lasted, up to 16
+// thresholds (1, 2, 4, 8, 16, 32, 48 ms...): a membarrier each, only while
+// one fiber holds its worker that long. WorkerStats::handoffs counts the
+// attempts that moved work. Not handed over: the blocked worker's timer
+// heap (owner-only too, and its adds and removes run outside scheduler
+// sections), so a fiber that parked there with a deadline wakes only when
+// the worker returns.
 //
 // Blocking detector. After blocking_threshold (opt-in, 100 ms by default)
 // in one episode, the monitor signals the worker thread for its stack
@@ -198,38 +203,50 @@ void Monitor::run() {
     }
     futex_wait(&stop_, 0, tick);  // a tick, cut short by stop()
     const int64_t now = real_monotonic_now_ns();
-    bool due = false;
-    for (int i = 0; i < rt_->worker_count(); ++i) due |= check(i, episodes[i], now);
-    tick = due ? min_tick_ns_ : std::min(tick * 2, max_tick_ns_);
+    int64_t soonest = -1;
+    for (int i = 0; i < rt_->worker_count(); ++i) {
+      const int64_t due_in = check(i, episodes[i], now);
+      if (due_in >= 0 && (soonest < 0 || due_in < soonest)) soonest = due_in;
+    }
+    tick = soonest >= 0 ? std::clamp(soonest, min_tick_ns_, max_tick_ns_)
+                        : std::min(tick * 2, max_tick_ns_);
   }
 }
 
-bool Monitor::check(int i, Episode& e, int64_t now) {
+int64_t Monitor::next_handoff_after(bool refused, int64_t held_ns) const {
+  // Refused (the worker was in a scheduler section): try again soon. Else
+  // the fiber may still wake others in this episode (a set() on an Event
+  // ahead of the blocking call), and they land in the private slots again:
+  // look again after as long as it has been held, up to 16 thresholds.
+  if (refused) return held_ns + min_tick_ns_;
+  return held_ns + std::clamp(held_ns, options_.handoff_ns, 16 * options_.handoff_ns);
+}
+
+int64_t Monitor::check(int i, Episode& e, int64_t now) {
   Worker* w = rt_->worker(i);
   const uint64_t stamp = w->progress_stamp();
   if (!w->in_fiber_code()) {
     e.active = false;
-    return false;
+    return -1;
   }
   if (!e.active || e.stamp != stamp) {
-    e = Episode{true, stamp, now, false, false};
-    return false;
+    e = Episode{.active = true, .stamp = stamp, .since_ns = now};
+    if (options_.handoff_ns > 0 && rt_->worker_count() > 1) e.next_handoff_ns = options_.handoff_ns;
+    return -1;
   }
   const int64_t held = now - e.since_ns;
-  if (options_.handoff_ns > 0 && !e.handed_off && held >= options_.handoff_ns &&
-      rt_->worker_count() > 1) {
-    e.handed_off = true;
-    w->hand_off(stamp);
+  if (held >= e.next_handoff_ns) {
+    const bool refused = w->hand_off(stamp) == Worker::HandOff::kRefused;
+    e.next_handoff_ns = next_handoff_after(refused, held);
   }
   if (options_.blocking_ns > 0 && !e.reported && held >= options_.blocking_ns) {
     e.reported = true;
     report(i, stamp, held);
   }
-  // Still one fiber since the last look: look again soon while an action
-  // on it is due.
-  const bool handoff_due = options_.handoff_ns > 0 && !e.handed_off && rt_->worker_count() > 1;
-  const bool report_due = options_.blocking_ns > 0 && !e.reported;
-  return handoff_due || report_due;
+  // Still one fiber since the last look: when is the next action on it due?
+  int64_t due = e.next_handoff_ns;
+  if (options_.blocking_ns > 0 && !e.reported) due = std::min(due, options_.blocking_ns);
+  return due == INT64_MAX ? -1 : std::max<int64_t>(due - held, 0);
 }
 
 void Monitor::report(int i, uint64_t stamp, int64_t held_ns) {

@@ -53,14 +53,21 @@ class Monitor {
     bool active = false;
     uint64_t stamp = 0;    // Worker::progress_stamp when first seen
     int64_t since_ns = 0;  // when first seen
-    bool handed_off = false;
+    // How long into the episode the next hand-off attempt is due
+    // (INT64_MAX: none, with the hand-off off or one worker).
+    int64_t next_handoff_ns = INT64_MAX;
     bool reported = false;
   };
 
   void run();
-  // Looks at one worker; true if it still runs the fiber it ran at the
-  // last look and an action on that episode is still due.
-  bool check(int worker, Episode& e, int64_t now_ns);
+  // Looks at one worker and acts on its episode if an action is due.
+  // Returns how soon the next action on that episode falls due, or -1 if
+  // none is pending (the worker moved on, or nothing more is due).
+  int64_t check(int worker, Episode& e, int64_t now_ns);
+  // When, into an episode held held_ns, the next hand-off attempt is due,
+  // after one that was refused (the worker was in a scheduler section) or
+  // not.
+  int64_t next_handoff_after(bool refused, int64_t held_ns) const;
   void report(int worker, uint64_t stamp, int64_t held_ns);
   bool all_asleep() const;
   void park();
@@ -68,8 +75,9 @@ class Monitor {
 
   RuntimeCore* const rt_;
   const MonitorOptions options_;
-  // The interval between looks: min while an action may be due, doubling
-  // up to max while every worker moves on (see "Ticks" in monitor.cc).
+  // The interval between looks: until the next action due, but at least
+  // min; doubling up to max while every worker moves on (see "Ticks" in
+  // monitor.cc).
   const int64_t max_tick_ns_;
   const int64_t min_tick_ns_;
   std::thread thread_;

@@ -230,7 +230,7 @@ void Worker::wait_for_monitor() {
   }
 }
 
-bool Worker::hand_off(uint64_t stamp) {
+Worker::HandOff Worker::hand_off(uint64_t stamp) {
   // Monitor thread. Relaxed: ordered before our load of in_sched_ by the
   // heavy fence (the rare half of the Dekker pair with enter_sched).
   monitor_holds_.store(1, std::memory_order_relaxed);
@@ -239,7 +239,7 @@ bool Worker::hand_off(uint64_t stamp) {
   // (its writes to next_, the FIFO, the marks) happened-before our reads.
   if (in_sched_.load(std::memory_order_acquire) != 0 || progress_stamp() != stamp) {
     monitor_holds_.store(0, std::memory_order_release);
-    return false;
+    return HandOff::kRefused;
   }
   // The worker runs fiber code and enters no section until we let go:
   // these fields are ours for now.
@@ -263,12 +263,12 @@ bool Worker::hand_off(uint64_t stamp) {
   // writes above happen-before the worker's next section.
   monitor_holds_.store(0, std::memory_order_release);
   if (n != 0) rt_->injector().push_batch(head, tail, n);
-  if (n == 0 && runq_.size_hint() == 0) return false;  // nothing was waiting
+  if (n == 0 && runq_.size_hint() == 0) return HandOff::kEmpty;
   // Every sleeper, not one: they take the Injector's batch and steal the
   // RunQueue, which nobody else drains while we stay blocked.
   rt_->idle_workers().wake_all();
   WorkerCounters::bump(counters_.handoffs);
-  return true;
+  return HandOff::kMoved;
 }
 
 void Worker::append_yielded(FiberControl* f) {

@@ -203,13 +203,18 @@ class Worker {
   // True while the thread runs fiber code, outside every scheduler section
   // (a hint: it may change at once).
   bool in_fiber_code() const { return in_sched_.load(std::memory_order_relaxed) == 0; }
+  // What one hand-off attempt found.
+  enum class HandOff {
+    kRefused,  // in a scheduler section, or moved on: nothing done
+    kEmpty,    // nothing queued behind the fiber
+    kMoved,    // work handed over (counted in `handoffs`)
+  };
   // The worker has run one fiber since `stamp` without a switch: moves the
   // fibers only it could run (next slot, yield FIFO, spawners waiting for
   // their batch) to the Injector and wakes the sleeping workers, who also
-  // steal its RunQueue. False (nothing done) if the worker turned out to be
-  // in a scheduler section or to have moved on. Counts `handoffs` when
-  // there was work to hand over.
-  bool hand_off(uint64_t stamp);
+  // steal its RunQueue. The monitor may call it again in the same episode:
+  // the blocked fiber may have woken more since.
+  HandOff hand_off(uint64_t stamp);
   // The stack sample slot the monitor's signal fills (stack_sample.h).
   StackSample& sample() { return sample_; }
   // For the signal handler, on this worker's thread: the running fiber if

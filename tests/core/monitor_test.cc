@@ -86,6 +86,44 @@ TEST(HandOffTest, FibersQueuedBehindABlockedWorkerRunElsewhere) {
               static_cast<long long>(last));
 }
 
+// Spins without a suspension point; noinline so that it has its own frame
+// and symbol in the detector's report.
+__attribute__((noinline)) void SpinWithoutSuspending(int ms) {
+  const auto end = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < end) {
+    for (int i = 0; i < 100000; ++i) asm volatile("" ::: "memory");
+  }
+}
+
+// The monitor's first look finds nothing queued behind the fiber; the fiber
+// then wakes another into its next slot and blocks. A later look in the
+// same episode must still hand it over.
+TEST(HandOffTest, FibersWokenAfterTheFirstLookRunElsewhere) {
+  weft::Runtime rt({.workers = 2});
+  Clock::time_point blocked;
+  Clock::time_point done;
+  rt.spawn([&] {
+      weft::Event go;
+      std::atomic<bool> parked{false};
+      weft::Fiber<void> woken = weft::spawn([&] {
+        parked.store(true);
+        go.wait();
+        done = Clock::now();
+      });
+      while (!parked.load()) weft::sleep_for(absl::Milliseconds(1));
+      weft::sleep_for(absl::Milliseconds(5));  // inside wait()
+      SpinWithoutSuspending(5);  // past the threshold, with nothing queued
+      go.set();                  // into this worker's next slot
+      blocked = Clock::now();
+      raw_sleep_ms(300);
+      woken.join();
+    }).join();
+  const int64_t last = std::chrono::duration_cast<std::chrono::milliseconds>(done - blocked).count();
+  EXPECT_LT(last, 100) << "the fiber woken after the first look finished " << last
+                       << " ms into the block";
+  EXPECT_GE(total_handoffs(rt), 1u);
+}
+
 TEST(HandOffTest, OffMeansTheyWaitForTheCall) {
   weft::Runtime rt({.workers = 2, .handoff_threshold = absl::ZeroDuration()});
   std::vector<int64_t> done_ms = run_behind_blocked_fiber(rt);
@@ -118,15 +156,6 @@ struct Reports {
     return all;
   }
 };
-
-// Spins without a suspension point; noinline so that it has its own frame
-// and symbol in the report's stack.
-__attribute__((noinline)) void SpinWithoutSuspending(int ms) {
-  const auto end = Clock::now() + std::chrono::milliseconds(ms);
-  while (Clock::now() < end) {
-    for (int i = 0; i < 100000; ++i) asm volatile("" ::: "memory");
-  }
-}
 
 TEST(BlockingDetectorTest, ReportsABusyLoopOnceWithItsStack) {
   Reports reports;
