@@ -148,8 +148,8 @@ TEST(StatsTest, WakeSourcesCountWhatWoke) {
 
 TEST(StatsTest, SchedulingDelayIsSampled) {
   Runtime rt({.workers = 1});
-  const int rounds = static_cast<int>(Scaled(20'000));
-  rt.spawn([rounds] {
+  constexpr int rounds = static_cast<int>(Scaled(20'000));
+  rt.spawn([] {
       Channel<int> ping, pong;
       auto peer = weft::spawn([&] {
         for (int i = 0; i < rounds; ++i) EXPECT_TRUE(pong.send(*ping.recv()).ok());

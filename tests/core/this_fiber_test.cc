@@ -140,10 +140,10 @@ TEST_P(ThisFiberTest, SleepForSleepsAtLeastTheDuration) {
 TEST_P(ThisFiberTest, VeryShortSleepsAlwaysWake) {
   // Sleeps of a few hundred nanoseconds expire while the fiber is still
   // switching out; their timer must still wake it.
-  const int kSleeps = static_cast<int>(test::Scaled(20000));
-  Run([kSleeps] {
+  constexpr int kSleeps = static_cast<int>(test::Scaled(20000));
+  Run([] {
     std::atomic<int> done{0};
-    auto sleeper = spawn([&done, kSleeps] {
+    auto sleeper = spawn([&done] {
       std::mt19937 rng(11);
       for (int i = 0; i < kSleeps; ++i) {
         sleep_for(absl::Nanoseconds(rng() % 2000));
@@ -151,7 +151,7 @@ TEST_P(ThisFiberTest, VeryShortSleepsAlwaysWake) {
       }
     });
     EXPECT_TRUE(sleeper.join_for(absl::Seconds(5)))
-        << "sleep " << done.load() + 1 << " of " << kSleeps << " never woke up";
+        << "sleep " << done.load() + 1 << " of " << int{kSleeps} << " never woke up";
   });
 }
 

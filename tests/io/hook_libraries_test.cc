@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "weft/io/hook/hook.h"
 #include "weft/tests/testing/runtime_fixture.h"
@@ -112,7 +113,7 @@ int BlpopRound(int port, int n, bool hooked, int64_t* ms) {
         if (c == nullptr || c->err != 0) return;
         auto* r = static_cast<redisReply*>(redisCommand(c.get(), "BLPOP weft:list:%d 1", i));
         if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-            std::string(r->element[1]->str) == "v" + std::to_string(i)) {
+            r->element[1]->str == absl::StrCat("v", i)) {
           got++;
         }
         if (r != nullptr) freeReplyObject(r);
@@ -199,8 +200,8 @@ SslCtx ServerContext() {
 // 100 client fibers and 100 server fibers on one worker, all in OpenSSL's
 // blocking calls on blocking sockets: the handshakes and echoes interleave.
 TEST(HookLibrariesTest, OpenSslEchoAcross100Fibers) {
-  const int n = static_cast<int>(test::Scaled(100, 4));
-  int echoed = weft::run({.workers = 1}, [n] {
+  constexpr int n = static_cast<int>(test::Scaled(100, 4));
+  int echoed = weft::run({.workers = 1}, [] {
     SslCtx server_ctx = ServerContext();
     SslCtx client_ctx(SSL_CTX_new(TLS_client_method()));
     int lfd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -35,7 +35,7 @@ TEST(SchedulerStressTest, MillionFibersSpawnedAndJoined) {
   const int64_t kSpawners = 1000;
   const int64_t kChildren = Scaled(1000, 50);
   const int64_t kSpawnersPerWave = Scaled(100);
-  const int64_t kChildrenPerBatch = Scaled(100);
+  constexpr int64_t kChildrenPerBatch = Scaled(100);
   Runtime rt({.workers = 2});
   int64_t total =
       rt.spawn([&] {
@@ -43,7 +43,7 @@ TEST(SchedulerStressTest, MillionFibersSpawnedAndJoined) {
           for (int64_t wave = 0; wave < kSpawners; wave += kSpawnersPerWave) {
             std::vector<Fiber<int64_t>> spawners;
             for (int64_t s = wave; s < wave + kSpawnersPerWave; ++s) {
-              spawners.push_back(spawn([s, kChildren, kChildrenPerBatch] {
+              spawners.push_back(spawn([s, kChildren] {
                 int64_t sub = 0;
                 std::vector<Fiber<int64_t>> kids;
                 for (int64_t c = 0; c < kChildren; c += kChildrenPerBatch) {
@@ -333,15 +333,16 @@ TEST_P(StressTest, DroppingHandlesRacesWithTheFinish) {
   }
   EXPECT_EQ(finished.load(), kRounds);
 
-  const int kAlive = static_cast<int>(Scaled(2000, 100));
-  std::vector<uintptr_t> stacks = rt.spawn([kAlive] {
+  constexpr int kAlive = static_cast<int>(Scaled(2000, 100));
+  std::vector<uintptr_t> stacks = rt.spawn([] {
                                       std::atomic<bool> go{false};
                                       std::vector<Fiber<uintptr_t>> fs;
                                       for (int i = 0; i < kAlive; ++i) {
                                         fs.push_back(spawn([&go] {
-                                          int local = 0;
                                           while (!go.load()) sleep_for(absl::Milliseconds(1));
-                                          return reinterpret_cast<uintptr_t>(&local);
+                                          // Where this fiber's stack is.
+                                          return reinterpret_cast<uintptr_t>(
+                                              __builtin_frame_address(0));
                                         }));
                                       }
                                       go = true;
