@@ -2,13 +2,17 @@
 // workers that spin in a function of this file, perf_fiber_spin_work, long
 // enough (~0.6 s of CPU in all) for perf to take a few hundred samples. The
 // flame graph must show that function under weft_fiber_entry, the root of
-// every fiber stack.
+// every fiber stack. It needs only weft::core, so that the profile twin
+// the tools' tests build (build/profile) compiles core and nothing else.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
 
-#include "weft/weft.h"
+#include "weft/core/fiber.h"
+#include "weft/core/runtime.h"
+#include "weft/core/spawn.h"
+#include "weft/core/this_fiber.h"
 
 // Not inlined and not static, so it keeps a frame and a name of its own.
 __attribute__((noinline)) uint64_t perf_fiber_spin_work(uint64_t seed, int64_t rounds) {
