@@ -18,6 +18,8 @@
 #endif
 #if defined(WEFT_TSAN)
 #include <sanitizer/tsan_interface.h>
+
+#include "weft/core/internal/lock.h"
 #endif
 
 // libsupc++'s per-thread exception globals (cxxabi.h declares it with an
@@ -172,67 +174,118 @@ namespace weft::internal {
 #if defined(WEFT_TSAN)
 namespace {
 
-// TSan's fibers, kept per thread for reuse. TSan models each fiber as a
-// thread: __tsan_create_fiber maps and clears a ThreadState of several
-// hundred KiB and __tsan_destroy_fiber unmaps it again (a TLB shoot-down on
-// every core). Paid per weft fiber, that was ~2 ms a spawn on this VM, most
-// of it in the kernel: SchedulerStressTest.MillionFibersSpawnedAndJoined's
-// 21,000 fibers took 44 s alone and ~290 s beside the other TSan tests. A
-// dead fiber's TSan fiber therefore goes to its thread's cache and the next
-// make() on that thread takes it.
+// TSan's fibers, kept for reuse. TSan models each fiber as a thread:
+// __tsan_create_fiber maps and clears a ThreadState of several hundred KiB
+// and __tsan_destroy_fiber unmaps it again (a TLB shoot-down on every core).
+// Paid per weft fiber, that was ~2 ms a spawn on this VM, most of it in the
+// kernel: SchedulerStressTest.MillionFibersSpawnedAndJoined's 21,000 fibers
+// took 44 s alone and ~290 s beside the other TSan tests. A dead fiber's
+// TSan fiber therefore goes to its thread's cache, and past that to one
+// pool for the process, and the next make() takes it from there. The pool
+// serves what the caches cannot: a burst of thousands of fibers alive at
+// once (a server's connections), a thread that exits (a runtime's workers),
+// and the next runtime's fresh threads.
 //
-// Reuse hides no race: it is taken on the thread that gave it back, and every
-// switch on a thread synchronizes (__tsan_switch_to_fiber with flags 0), so
-// the dead fiber's accesses already happen before whatever runs next there,
-// including the spawn that takes its TSan fiber and the new fiber that spawn
-// starts. Two bounds: kCacheSize per thread, because TSan allows ~8k threads
-// alive at once and tests with eight workers sit near it (the cache's own
-// fibers count); and kMaxUses per TSan fiber, because a fiber never returns
-// from its last frames: each use leaves a few entries on TSan's fixed-size
+// Reuse hides no race: a TSan fiber taken from the cache was given back on
+// the same thread, and every switch on a thread synchronizes
+// (__tsan_switch_to_fiber with flags 0), so the dead fiber's accesses
+// already happen before whatever runs next there, including the spawn that
+// takes its TSan fiber and the new fiber that spawn starts. One from the
+// pool went through its mutex, which orders the giving thread's past before
+// the taking thread's future the same way. Three bounds: kCacheSize per
+// thread and kPoolSize in all, because TSan allows ~8k threads alive at
+// once (the kept fibers count) and tests with thousands of live fibers sit
+// near it; and kMaxUses per TSan fiber, because a fiber never returns from
+// its last frames: each use leaves a few entries on TSan's fixed-size
 // shadow stack (64 Ki entries, overrun unchecked), so a TSan fiber is
 // destroyed, and a fresh one made, after kMaxUses weft fibers.
 constexpr int kCacheSize = 32;
+constexpr int kPoolSize = 1024;
 constexpr uint32_t kMaxUses = 256;
 
+struct TsanFiber {
+  void* fiber;
+  uint32_t uses;
+};
+
 struct TsanFiberCache {
-  void* fibers[kCacheSize] = {};
-  uint32_t uses[kCacheSize] = {};
+  TsanFiber kept[kCacheSize] = {};
   int size = 0;
-  bool closed = false;  // the thread is exiting: give_back destroys
+  bool closed = false;  // the thread is exiting: give_back hands to the pool
 };
 // Trivially destructible, so it outlives every other thread_local that may
 // still release a Context; t_tsan_cache_closer empties it at thread exit.
 constinit thread_local TsanFiberCache t_tsan_cache;
 
+class TsanFiberPool {
+ public:
+  // Moves up to `n` kept fibers to `out`; returns how many.
+  int take(TsanFiber* out, int n) {
+    LockGuard lock(mu_);
+    int k = 0;
+    while (k < n && size_ > 0) out[k++] = kept_[--size_];
+    return k;
+  }
+  // Keeps what fits of `in[0..n)` and destroys the rest.
+  void give(const TsanFiber* in, int n) {
+    int k = 0;
+    {
+      LockGuard lock(mu_);
+      while (k < n && size_ < kPoolSize) kept_[size_++] = in[k++];
+    }
+    for (; k < n; ++k) __tsan_destroy_fiber(in[k].fiber);
+  }
+
+ private:
+  Lock mu_;
+  TsanFiber kept_[kPoolSize] ABSL_GUARDED_BY(mu_) = {};
+  int size_ ABSL_GUARDED_BY(mu_) = 0;
+};
+// Never destroyed: threads may still give back during exit.
+TsanFiberPool& tsan_pool() {
+  static TsanFiberPool* pool = new TsanFiberPool;
+  return *pool;
+}
+
 struct TsanCacheCloser {
   ~TsanCacheCloser() {
-    t_tsan_cache.closed = true;
-    while (t_tsan_cache.size > 0) __tsan_destroy_fiber(t_tsan_cache.fibers[--t_tsan_cache.size]);
+    TsanFiberCache& c = t_tsan_cache;
+    c.closed = true;
+    tsan_pool().give(c.kept, c.size);
+    c.size = 0;
   }
 };
 thread_local TsanCacheCloser t_tsan_cache_closer;
 
 void* take_tsan_fiber(uint32_t* uses) {
   TsanFiberCache& c = t_tsan_cache;
+  if (c.size == 0 && !c.closed) c.size = tsan_pool().take(c.kept, kCacheSize / 2);
   if (c.size == 0) {
     *uses = 0;
     return __tsan_create_fiber(0);
   }
   --c.size;
-  *uses = c.uses[c.size];
-  return c.fibers[c.size];
+  *uses = c.kept[c.size].uses;
+  return c.kept[c.size].fiber;
 }
 
 void give_back_tsan_fiber(void* fiber, uint32_t uses) {
   TsanFiberCache& c = t_tsan_cache;
-  if (c.closed || c.size == kCacheSize || uses >= kMaxUses) {
+  if (uses >= kMaxUses) {
     __tsan_destroy_fiber(fiber);
     return;
   }
+  if (c.closed) {
+    const TsanFiber one{fiber, uses};
+    tsan_pool().give(&one, 1);
+    return;
+  }
   (void)&t_tsan_cache_closer;  // registers the closer on this thread's first give-back
-  c.fibers[c.size] = fiber;
-  c.uses[c.size] = uses;
-  ++c.size;
+  if (c.size == kCacheSize) {  // half to the pool, in one lock
+    c.size -= kCacheSize / 2;
+    tsan_pool().give(c.kept + c.size, kCacheSize / 2);
+  }
+  c.kept[c.size++] = TsanFiber{fiber, uses};
 }
 
 }  // namespace
