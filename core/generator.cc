@@ -10,10 +10,8 @@ namespace weft::internal {
 void GeneratorCore::finish(std::exception_ptr error) {
   error_ = std::move(error);
   status_ = Status::kFinished;
-  Handover h;
-  coroutine_switch(&co_->ctx, &co_->suspended_on, &resumer_.ctx, &resumer_.suspended_on, &h,
-                   /*from_dies=*/true);
-  __builtin_trap();  // a finished generator is never resumed
+  co_->exit_to = &resumer_.ctx;
+  co_->exit_to_on = &resumer_.suspended_on;
 }
 
 void GeneratorCore::start_or_throw() {

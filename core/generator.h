@@ -115,8 +115,9 @@ class GeneratorCore {
     if (status_ != Status::kRunning || !running_on(co_->stack)) throw_yield_outside();
   }
 
-  // Body side, last act: records the outcome and switches to the resumer.
-  [[noreturn]] void finish(std::exception_ptr error);
+  // Body side, last act: records the outcome and names the resumer as the
+  // final switch's target; the body then returns (coroutine_entry switches).
+  void finish(std::exception_ptr error);
 
  private:
   void start_or_throw();

@@ -107,7 +107,7 @@ void after_switch(GreenletRoot* root) {
   if (d->refs == 0 && !d->disposing) free_rec(d);
 }
 
-[[noreturn]] void die(GreenletRec* self, std::any result, std::exception_ptr error);
+void die(GreenletRec* self, std::any result, std::exception_ptr error);
 
 }  // namespace
 
@@ -158,10 +158,9 @@ void die(GreenletRec* self, std::any result, std::exception_ptr error) {
   root->error = std::move(error);
   root->dying = self;
   root->current = to;
-  Handover h;
-  coroutine_switch(&self->co->ctx, &self->co->suspended_on, to->ctx, to->suspended_on, &h,
-                   /*from_dies=*/true);
-  __builtin_trap();  // a dead greenlet is never resumed
+  // The final switch, made by coroutine_entry once greenlet_body returns.
+  self->co->exit_to = to->ctx;
+  self->co->exit_to_on = to->suspended_on;
 }
 
 // Every greenlet switch but a death and those Greenlet::switch_any makes

@@ -153,7 +153,7 @@ struct ContextAccess {
     if (h->action != nullptr) h->action(h);
   }
 
-  [[noreturn]] static void trampoline(fc::transfer_t t) {
+  [[noreturn]] WEFT_TSAN_UNTRACKED static void trampoline(fc::transfer_t t) {
     Context* self = static_cast<Handover*>(t.data)->to;
     finish(self, t);
     self->entry_(nullptr);
@@ -164,7 +164,7 @@ struct ContextAccess {
 }  // namespace weft::internal
 
 // Called by weft_fiber_entry (it must have C linkage to be named from asm).
-extern "C" [[noreturn]] __attribute__((visibility("hidden"))) void weft_fiber_main(
+extern "C" [[noreturn]] __attribute__((visibility("hidden"))) WEFT_TSAN_UNTRACKED void weft_fiber_main(
     boost::context::detail::transfer_t t) {
   weft::internal::ContextAccess::trampoline(t);
 }
@@ -353,7 +353,10 @@ void Context::release() {
   owns_tsan_fiber_ = false;
 }
 
-void Context::jump(Context* from, Context* to, Handover* h, bool from_dies, bool balanced) {
+// Untracked by TSan: a dying context's last switch enters it and never
+// returns (see WEFT_TSAN_UNTRACKED in context.h).
+WEFT_TSAN_UNTRACKED void Context::jump(Context* from, Context* to, Handover* h, bool from_dies,
+                                       bool balanced) {
   h->from = from;
   h->to = to;
   swap_eh(from, to);  // save our C++ exception state, install `to`'s

@@ -20,6 +20,22 @@
 #include <cstddef>
 #include <cstdint>
 
+// WEFT_TSAN_UNTRACKED: under ThreadSanitizer, a function TSan leaves out of
+// its shadow call stack (and does not instrument). For weft's frames that
+// a context enters and never leaves (its entry, a dying coroutine's last
+// switch): instrumented, each would stay on the shadow stack of whatever
+// TSan state ran it, and TSan aborts once 65,536 entries pile up (see
+// "Sanitizers" in coroutine.cc). g++'s no_sanitize("thread") drops the
+// function's entry/exit hooks; clang's keeps them, its
+// disable_sanitizer_instrumentation does not. Empty without TSan.
+#if defined(WEFT_TSAN) && defined(__clang__)
+#define WEFT_TSAN_UNTRACKED __attribute__((disable_sanitizer_instrumentation))
+#elif defined(WEFT_TSAN)
+#define WEFT_TSAN_UNTRACKED __attribute__((no_sanitize("thread")))
+#else
+#define WEFT_TSAN_UNTRACKED
+#endif
+
 // WEFT_INLINE_SWITCH: Context::jump_inline is compiled into its caller (x86-64
 // SysV, no sanitizer). Elsewhere it calls Context::jump, whose out-of-line
 // body carries the sanitizer annotations.

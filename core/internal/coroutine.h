@@ -13,7 +13,8 @@
 //   coroutine_arm(co);                            // the next switch to co starts body
 //   coroutine_switch(&me.ctx, &me.suspended_on, &co->ctx, &co->suspended_on, &h);
 //   ...                                           // body switched back
-//   coroutine_release(co);                        // once body has made its final switch
+//   coroutine_release(co);                        // once body has returned (its exit_to
+//                                                 // set) and the final switch was made
 #pragma once
 
 #include <cstddef>
@@ -37,8 +38,12 @@ struct StackRange {
 // so the report names the fiber whose generator or greenlet overflowed. Of the
 // FiberControl part only `ctx` and `id` are used.
 struct CoroutineControl : FiberControl {
-  // Runs on the stack; ends with a final switch, never returns.
+  // Runs on the stack. Returns once it has set exit_to and exit_to_on:
+  // coroutine_entry then makes the final switch there, from a frame TSan
+  // does not track (see "Sanitizers" in coroutine.cc).
   void (*body)(CoroutineControl*) = nullptr;
+  Context* exit_to = nullptr;
+  StackRange* exit_to_on = nullptr;
   void* owner = nullptr;  // the owner's state, between the stack and this block
   StackRange stack;       // the usable stack, as given to ctx.make()
   // ASan only: the stack this coroutine's execution was on when it last

@@ -310,10 +310,7 @@ TEST(GreenletTest, CreatingSwitchingAndDroppingReusesStacks) {
   std::thread([] {  // own thread: see GeneratorTest.CreatingAndDestroyingReusesStacks
     std::size_t live = internal::coroutine_stacks_live();
     std::size_t carved = internal::coroutine_stacks_carved();
-    // 2,500 under TSan: each finished greenlet leaves frames on this thread's
-    // shadow stack (coroutine.cc), which makes every later stack trace
-    // longer, and TSan copies one per allocation (10,000 took 17 s, 2,500 1.6 s).
-    const int64_t n = test::Scaled(100000, 40);
+    const int64_t n = test::Scaled(100000);
     int64_t sum = 0;
     for (int64_t i = 0; i < n; ++i) {
       Greenlet g([](std::any v) {
