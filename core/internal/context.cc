@@ -164,8 +164,8 @@ struct ContextAccess {
 }  // namespace weft::internal
 
 // Called by weft_fiber_entry (it must have C linkage to be named from asm).
-extern "C" [[noreturn]] __attribute__((visibility("hidden"))) WEFT_TSAN_UNTRACKED void weft_fiber_main(
-    boost::context::detail::transfer_t t) {
+extern "C" [[noreturn]] __attribute__((visibility("hidden"))) WEFT_TSAN_UNTRACKED void
+weft_fiber_main(boost::context::detail::transfer_t t) {
   weft::internal::ContextAccess::trampoline(t);
 }
 

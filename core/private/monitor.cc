@@ -23,16 +23,17 @@
 // is due, at least a quarter of the smallest threshold (250 us for the 1 ms
 // hand-off) and at most the threshold; while every worker moves on between
 // looks, it doubles the interval up to the threshold itself. So it acts
-// between 1x and about 2.25x the threshold after an episode starts. A fixed quarter-threshold tick cost too much on these
-// VMs: skynet on 2 workers woke the monitor ~2,500 times a second, for
-// about 6% of the process's CPU (a futex sleep and wake-up cost ~16 us
-// here). When every worker sleeps (IdleWorkers counts
-// them all), no fiber runs and nothing can block: the monitor parks on a
-// futex and costs an idle runtime nothing. A worker leaving its sleep
-// calls note_worker_awake: Dekker between the monitor (parked_ = 1; fence;
-// read sleeping()) and the worker (no longer counted asleep; fence; read
-// parked_), so either the monitor sees it awake and does not park, or the
-// worker sees it parked and wakes it.
+// between 1x and about 2.25x the threshold after an episode starts. A
+// fixed quarter-threshold tick cost too much on these VMs: skynet on 2
+// workers woke the monitor ~2,500 times a second, for about 6% of the
+// process's CPU (a futex sleep and wake-up cost ~16 us here). When every
+// worker sleeps (IdleWorkers counts them all), no fiber runs and nothing
+// can block: the monitor parks on a futex and costs an idle runtime
+// nothing. A worker leaving its sleep calls note_worker_awake: Dekker
+// between the monitor (parked_ = 1; fence; read sleeping()) and the worker
+// (no longer counted asleep; fence; read parked_), so either the monitor
+// sees it awake and does not park, or the worker sees it parked and wakes
+// it.
 //
 // Hand-off. After handoff_threshold (1 ms by default) in one episode, the
 // monitor moves what only that worker could run — its next slot, its

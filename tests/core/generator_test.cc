@@ -414,7 +414,8 @@ TEST(GeneratorTest, CreatingAndDestroyingReusesStacks) {
     EXPECT_EQ(sum, n / 2);
     EXPECT_EQ(internal::coroutine_stacks_live(), live);
     EXPECT_LE(internal::coroutine_stacks_carved() - carved, 64u);  // one chunk at most
-  }).join();
+  })
+      .join();
 }
 
 TEST(GeneratorTest, OneThreadFinishesThirtyThousand) {

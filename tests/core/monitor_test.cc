@@ -112,13 +112,14 @@ TEST(HandOffTest, FibersWokenAfterTheFirstLookRunElsewhere) {
       });
       while (!parked.load()) weft::sleep_for(absl::Milliseconds(1));
       weft::sleep_for(absl::Milliseconds(5));  // inside wait()
-      SpinWithoutSuspending(5);  // past the threshold, with nothing queued
-      go.set();                  // into this worker's next slot
+      SpinWithoutSuspending(5);                // past the threshold, with nothing queued
+      go.set();                                // into this worker's next slot
       blocked = Clock::now();
       raw_sleep_ms(300);
       woken.join();
     }).join();
-  const int64_t last = std::chrono::duration_cast<std::chrono::milliseconds>(done - blocked).count();
+  const int64_t last =
+      std::chrono::duration_cast<std::chrono::milliseconds>(done - blocked).count();
   EXPECT_LT(last, 100) << "the fiber woken after the first look finished " << last
                        << " ms into the block";
   EXPECT_GE(total_handoffs(rt), 1u);

@@ -860,7 +860,9 @@ TEST(TcpEmfileTest, AcceptBacksOffAndKeepsServing) {
   // reports an "invalid vptr" (it did, once, for the monitor thread's
   // std::thread state, started late on a busy machine). A runtime started
   // and stopped first makes its threads' first calls while fds are plenty.
-  { weft::Runtime({.workers = 2}).spawn([] {}).join(); }
+  {
+    weft::Runtime({.workers = 2}).spawn([] {}).join();
+  }
   weft::run({.workers = 2}, [] {
     const int kClients = 5;
     const int kFree = 2;

@@ -334,22 +334,22 @@ TEST_P(StressTest, DroppingHandlesRacesWithTheFinish) {
   EXPECT_EQ(finished.load(), kRounds);
 
   constexpr int kAlive = static_cast<int>(Scaled(2000, 100));
-  std::vector<uintptr_t> stacks = rt.spawn([] {
-                                      std::atomic<bool> go{false};
-                                      std::vector<Fiber<uintptr_t>> fs;
-                                      for (int i = 0; i < kAlive; ++i) {
-                                        fs.push_back(spawn([&go] {
-                                          while (!go.load()) sleep_for(absl::Milliseconds(1));
-                                          // Where this fiber's stack is.
-                                          return reinterpret_cast<uintptr_t>(
-                                              __builtin_frame_address(0));
-                                        }));
-                                      }
-                                      go = true;
-                                      std::vector<uintptr_t> out;
-                                      for (auto& f : fs) out.push_back(f.get());
-                                      return out;
-                                    }).get();
+  std::vector<uintptr_t> stacks =
+      rt.spawn([] {
+          std::atomic<bool> go{false};
+          std::vector<Fiber<uintptr_t>> fs;
+          for (int i = 0; i < kAlive; ++i) {
+            fs.push_back(spawn([&go] {
+              while (!go.load()) sleep_for(absl::Milliseconds(1));
+              // Where this fiber's stack is.
+              return reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+            }));
+          }
+          go = true;
+          std::vector<uintptr_t> out;
+          for (auto& f : fs) out.push_back(f.get());
+          return out;
+        }).get();
   std::sort(stacks.begin(), stacks.end());
   for (std::size_t i = 1; i < stacks.size(); ++i) {
     ASSERT_GE(stacks[i] - stacks[i - 1], 4096u) << "two live fibers ran on one stack";
