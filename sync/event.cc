@@ -4,10 +4,16 @@
 
 namespace weft {
 
+// The flag is set under the queue's lock and the unlock is set()'s last
+// touch of the Event, so a fiber that sees the flag (wait() or is_set())
+// may destroy the Event at once: the destructor takes the same lock
+// (abort_if_waited_on) and cannot finish before set() has let go. Setting
+// the flag before taking the lock let the waiter free the memory set() was
+// about to lock (DestroyAfterWaitTest).
 void Event::set() {
+  waiters_.lock();
   // Release: what the setter did before set() is visible after wait().
   flag_.store(true, std::memory_order_release);
-  waiters_.lock();
   waiters_.notify_all();
   waiters_.unlock();
 }

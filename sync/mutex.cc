@@ -1,5 +1,7 @@
 #include "weft/sync/mutex.h"
 
+#include <sched.h>
+
 #include <optional>
 #include <string>
 
@@ -9,7 +11,20 @@
 
 namespace weft {
 
-Mutex::~Mutex() { waiters_.abort_if_waited_on("weft::Mutex"); }
+Mutex::~Mutex() {
+  // An unlock() that freed the mutex may still be waking a waiter (see
+  // unlock()): wait for it to let go. It never blocks, so this spins for
+  // nanoseconds, unless its thread was preempted. Acquire: pairs with its
+  // final release, so its touches come before the memory is freed.
+  for (int spins = 0; unlocking_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 1000) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();
+    }
+  }
+  waiters_.abort_if_waited_on("weft::Mutex");
+}
 
 void Mutex::lock() { lock_impl(true); }
 
@@ -171,6 +186,18 @@ void Mutex::unlock() {
                                      std::memory_order_relaxed)) {
     return;  // nobody waits
   }
+  // From the CAS below that frees the mutex, another fiber may take it,
+  // unlock it and destroy it (DestroyAfterWaitTest), while we still read
+  // woken_ and lock waiters_. Count ourselves in unlocking_ until our last
+  // touch; ~Mutex waits for zero. Relaxed: the release of the CAS that
+  // frees the mutex (or of waiters_' unlock, on the hand-over path)
+  // publishes it to whoever takes the mutex next.
+  unlocking_.fetch_add(1, std::memory_order_relaxed);
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    // Release: our touches come before a destructor that reads zero.
+    ~Leave() { n.fetch_sub(1, std::memory_order_release); }
+  } leave{unlocking_};
   // Acquire: if this reads a kContended that a woken waiter wrote on
   // retrying (or any later value), the waiter's clearing of woken_ is
   // visible below, so a woken_ still set means a woken waiter that has not

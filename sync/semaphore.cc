@@ -31,8 +31,8 @@ bool Semaphore::acquire_until_ns(int64_t deadline_ns) {
   if (try_acquire()) return true;
   waiters_.lock();
   for (;;) {
-    // Checked under the lock: release() adds, then takes the lock to notify,
-    // so it cannot miss a waiter that saw 0 here.
+    // Checked under the lock: release() adds and notifies under it, so it
+    // cannot miss a waiter that saw 0 here.
     if (try_acquire()) break;
     WaitQueue::Result r = waiters_.wait(deadline_ns);
     if (r == WaitQueue::Result::kNotified) {
@@ -75,9 +75,15 @@ bool Semaphore::acquire_until(absl::Time deadline) {
 
 void Semaphore::release(int64_t n) {
   if (n < 1) throw UsageError("weft::Semaphore::release: n must be >= 1, got " + std::to_string(n));
+  // The units are added under the queue's lock and the unlock is the last
+  // touch of the Semaphore, so a fiber that takes one (even with
+  // try_acquire, lock-free) may destroy the Semaphore at once: the
+  // destructor takes the same lock and cannot finish before we let go.
+  // Adding before the lock let an acquirer free the memory we were about
+  // to lock (DestroyAfterWaitTest).
+  waiters_.lock();
   // Release: publishes what the releaser did to the next acquirer.
   count_.fetch_add(n, std::memory_order_release);
-  waiters_.lock();
   // Waiters already woken and not yet back will take units too: wake only
   // as many more as the units beyond theirs.
   wake_locked(n - woken_);
