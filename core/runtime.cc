@@ -157,6 +157,7 @@ RuntimeStats Runtime::stats() const {
   s.external_spawns = core_->external_spawns();
   s.live_fibers = core_->live_fibers();
   s.stacks_carved = core_->stack_pool().slots_carved();
+  s.stacks_precarved = core_->stack_pool().slots_precarved();
   s.stacks_released = core_->stack_pool().slots_released();
   s.stacks_trimmed = core_->stack_pool().slots_trimmed();
   s.stack_size = core_->stack_size();

@@ -173,9 +173,12 @@ struct WorkerStats {
 
 struct RuntimeStats {
   std::vector<WorkerStats> workers;
-  uint64_t live_fibers = 0;         // spawned and not finished
-  uint64_t timers = 0;              // timer entries held now, all workers (WorkerStats::timers)
-  std::size_t stacks_carved = 0;    // stack slots ever created (pooled for reuse)
+  uint64_t live_fibers = 0;       // spawned and not finished
+  uint64_t timers = 0;            // timer entries held now, all workers (WorkerStats::timers)
+  std::size_t stacks_carved = 0;  // stack slots ever created (pooled for reuse)
+  // Of those, carved ahead by an idle worker for a burst of spawns on
+  // another (so the spawner did not pay their first page touch).
+  std::size_t stacks_precarved = 0;
   std::size_t stacks_released = 0;  // pooled stacks whose memory was given back (not reused since)
   std::size_t stacks_trimmed = 0;   // reserve stacks cut to their top page (not reused since)
   std::size_t stack_size = 0;

@@ -124,6 +124,25 @@ class StackPool {
   // its guard installed; null when the chunk is used up.
   SlotHeader* take_fresh(Chunk* c);
 
+  // Pre-carving (stack_pool.cc): while a cache carves fresh chunks for a
+  // burst of spawns the free lists cannot serve, an idle worker readies the
+  // next chunk (guards, populated top pages, built headers) and puts its
+  // slots on the shared list, where the spawner's cache takes them: the
+  // first touch of each slot's page is then paid on the idle worker's core.
+  // note_fresh_carve records when a cache last had to carve; precarve
+  // readies one chunk if one carved within kPrecarveWindowNs of `now_ns`
+  // and the shared list (with the chunks being readied) holds fewer than
+  // kPrecarveLowWater slots, and returns whether it did. Thread-safe; takes
+  // mu_ twice, never across the system calls.
+  void note_fresh_carve(int64_t now_ns) {
+    last_fresh_carve_ns_.store(now_ns, std::memory_order_relaxed);
+  }
+  bool precarve(int64_t now_ns);
+  static constexpr std::size_t kPrecarveLowWater = 512;
+  static constexpr int64_t kPrecarveWindowNs = 10'000'000;
+  // Slots carved by precarve so far.
+  std::size_t slots_precarved() const { return slots_precarved_.load(std::memory_order_relaxed); }
+
   // Lets release_idle give slots' pages back. A slot's control block holds a
   // wake-up epoch that must never go backwards across reuse (a stale timer
   // or poller word may still name an old wait): `epoch_of` reads it before
@@ -235,6 +254,11 @@ class StackPool {
   std::atomic<GuardMode> guard_mode_{GuardMode::kMadvise};
   std::atomic<std::size_t> mprotect_guards_{0};
   std::atomic<std::size_t> slots_carved_{0};
+  // Pre-carving's gauges, all relaxed hints: when a cache last carved a
+  // fresh chunk (-1: never), chunks being readied now, slots readied.
+  std::atomic<int64_t> last_fresh_carve_ns_{-1};
+  std::atomic<std::size_t> precarving_{0};
+  std::atomic<std::size_t> slots_precarved_{0};
 };
 
 // Per-worker LIFO cache in front of the StackPool. Owner thread only.

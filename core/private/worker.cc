@@ -521,6 +521,9 @@ FiberControl* Worker::find_work() {
     if (poll_io() != 0) continue;
     if (rt_->worker_count() > 1) {
       if (FiberControl* f = steal()) return f;
+      // Nothing to steal: if another worker is carving fresh stacks for a
+      // burst of spawns, ready its next chunk, then look again.
+      if (rt_->stack_pool().precarve(real_monotonic_now_ns())) continue;
     }
     sleep();
   }

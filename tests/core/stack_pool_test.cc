@@ -143,6 +143,44 @@ TEST(StackPoolTest, ForEachSlotVisitsEveryHandedOutSlotOnce) {
   for (SlotHeader* h : handed) EXPECT_EQ(visited.count(h), 1u);
 }
 
+// Pre-carving: an idle worker readies chunks only while a cache is carving
+// fresh ones, up to the low-water mark, and what it readies are ordinary
+// slots on the shared list.
+TEST(StackPoolPrecarveTest, ReadiesChunksOnlyWhileACacheCarves) {
+  StackPool pool(kStack, kControl);
+  EXPECT_FALSE(pool.precarve(real_monotonic_now_ns())) << "no cache has carved yet";
+  StackCache spawner(&pool);
+  SlotHeader* own = spawner.take();  // a fresh chunk: a burst is on
+  const int64_t now = real_monotonic_now_ns();
+  EXPECT_FALSE(pool.precarve(now + StackPool::kPrecarveWindowNs + 1'000'000))
+      << "the burst's last carve is too long ago";
+  ASSERT_TRUE(pool.precarve(now));
+  EXPECT_EQ(pool.slots_precarved(), 64u);
+  EXPECT_EQ(pool.shared_free(), 64u);
+  EXPECT_EQ(pool.slots_carved(), 65u);
+  // Up to the low-water mark and no further.
+  while (pool.precarve(now)) {
+  }
+  EXPECT_EQ(pool.shared_free(), StackPool::kPrecarveLowWater);
+  EXPECT_EQ(pool.slots_precarved(), StackPool::kPrecarveLowWater);
+  // Ordinary slots: guarded, apart, visited by the shutdown scan, and what
+  // another cache takes before it carves.
+  StackCache other(&pool);
+  std::set<SlotHeader*> taken;
+  for (std::size_t i = 0; i < StackPool::kPrecarveLowWater; ++i) {
+    SlotHeader* h = other.take();
+    EXPECT_TRUE(taken.insert(h).second);
+    EXPECT_NE(h, own);
+    if (pool.guard_mode() != GuardMode::kCanary) {
+      EXPECT_EQ(pool.guard_owner(pool.lo_of(h) - 1), h);
+    }
+  }
+  EXPECT_EQ(pool.slots_carved(), 1 + StackPool::kPrecarveLowWater);
+  std::size_t visited = 0;
+  pool.for_each_slot([&](SlotHeader* h) { visited += taken.count(h); });
+  EXPECT_EQ(visited, taken.size());
+}
+
 TEST(StackPoolTest, GuardOwnerMapsGuardPagesToTheirSlot) {
   StackPool pool(kStack, kControl);
   std::vector<SlotHeader*> slots;
@@ -480,6 +518,41 @@ TEST(RuntimeMemoryTest, ABurstsStacksAreGivenBackOnceItEnds) {
       }).join();
     EXPECT_EQ(rt.stats().stacks_carved, carved);
   }
+}
+
+// Slots readied by precarve serve a runtime's spawns like any other: 64
+// fibers, each writing a few KiB of its stack, run on them, and the spawns
+// carve nothing themselves.
+TEST(RuntimePrecarveTest, ReadiedSlotsServeSpawns) {
+  Runtime rt({.workers = 2});
+  StackPool& pool = RuntimeAccess::core(rt)->stack_pool();
+  const int64_t now = real_monotonic_now_ns();
+  pool.note_fresh_carve(now);  // as a spawning cache does
+  ASSERT_TRUE(pool.precarve(now));
+  std::atomic<int64_t> sum{0};
+  rt.spawn([&] {
+      std::vector<Fiber<void>> fs;
+      for (int i = 0; i < 63; ++i) {
+        fs.push_back(spawn([&sum, i] {
+          volatile char buf[3000];
+          for (std::size_t j = 0; j < sizeof buf; ++j) buf[j] = static_cast<char>(i);
+          yield();
+          sum.fetch_add(buf[sizeof buf - 1]);
+        }));
+      }
+      join_all(fs);
+    }).join();
+  EXPECT_EQ(sum.load(), 63 * 62 / 2);
+  // The note above invites the idle workers to ready chunks too, and one
+  // may be half done: counted as carved slot by slot, as precarved once
+  // whole. Wait for it to land.
+  RuntimeStats s = rt.stats();
+  for (int i = 0; i < 2000 && s.stacks_carved != s.stacks_precarved; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    s = rt.stats();
+  }
+  EXPECT_GE(s.stacks_precarved, 64u);
+  EXPECT_EQ(s.stacks_carved, s.stacks_precarved) << "a spawn carved a fresh slot";
 }
 
 }  // namespace
