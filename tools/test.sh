@@ -16,9 +16,10 @@
 #      its flags
 # Steps 3-4 are skipped with --quick (the inner loop: release only). Runs every
 # step it can, prints a summary with each step's time, and exits non-zero if
-# any step failed. About 16-17 minutes on 2 idle cores from a clean clone
-# (982 and 1,013 s in two runs: builds ~575 s, ctest runs ~410-430 s); the
-# three builds are most of it. Why two compilers: g++ is the one users
+# any step failed. About 16-20 minutes on 2 idle cores from a clean clone,
+# as fast as the VM is that day (982 and 1,013 s in two runs on 2026-12-04;
+# 1,169 and 1,077 s on 2026-12-05, the second with the release tests at
+# -O1: builds ~600 s, ctest runs ~470 s); the three builds are most of it. Why two compilers: g++ is the one users
 # build releases with; clang's ASan found a use-after-scope g++'s missed, and
 # only clang has the thread-safety analysis.
 #
